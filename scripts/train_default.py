@@ -1,0 +1,1 @@
+"""Placeholder until the training framework lands: trains a tiny LSTM classifier offline."""

@@ -1,0 +1,368 @@
+"""`Recurrent`: any cell, made a torch.nn-style multi-layer, bidirectional sequence layer."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from rnnkit.cells.base import RecurrentCell
+from rnnkit.layers.fused import fused_kernel_name, run_fused
+from rnnkit.layers.runner import run_stack
+
+BACKENDS = ("auto", "fused", "loop")
+CellFactory = Callable[..., RecurrentCell]
+
+
+class Recurrent(nn.Module):
+    """Stacked, optionally bidirectional recurrent layer over any :class:`RecurrentCell`.
+
+    ``cell`` is called as ``cell(input_size, hidden_size, **cell_kwargs)`` once per layer and
+    direction (a cell class or a ``functools.partial``); layer ``k > 0`` reads
+    ``D * output_size`` features, ``D = 2`` if ``bidirectional`` else 1.
+
+    Parameters are torch.nn's: each cell's own parameters are registered on this layer as
+    ``<name>_l<k>`` and ``<name>_l<k>_reverse`` (``weight_ih_l0``, ``bias_hh_l1_reverse``...),
+    so a ``torch.nn.LSTM`` state_dict loads into :class:`rnnkit.LSTM` and back. Parameters of
+    modules nested inside a cell keep their path (``cells.l0.layer_norm.weight``).
+
+    Inputs (as torch.nn.RNN):
+        input: ``(L, N, H_in)``, ``(N, L, H_in)`` if ``batch_first``, unbatched ``(L, H_in)``,
+            or a :class:`PackedSequence`.
+        hx: initial state, ``(D * num_layers, N, s)`` (``(D * num_layers, s)`` unbatched) for
+            each state component: a tensor for one-component states (RNN, GRU), a tuple
+            otherwise (``(h_0, c_0)`` for LSTM). Zeros when omitted.
+        lengths: optional, rnnkit only: lengths ``(N,)`` of a padded batch. Steps past a
+            sequence's length are never computed; their outputs are zero.
+
+    Outputs:
+        output: ``(L, N, D * H_out)`` (batch-first or unbatched to match the input), or a
+            PackedSequence for a PackedSequence input.
+        h_n: final state in the layout of ``hx``.
+
+    Backends: ``"loop"`` runs :func:`rnnkit.layers.runner.run_stack`, the Python time loop
+    that works for every cell. ``"fused"`` runs torch's fused kernel and requires standard
+    cells. ``"auto"`` (default) takes the fused kernel whenever every cell is exactly
+    :class:`~rnnkit.cells.RNNCell`, :class:`~rnnkit.cells.LSTMCell` or
+    :class:`~rnnkit.cells.GRUCell`, and the loop otherwise. See :attr:`uses_fused_kernel`.
+    """
+
+    def __init__(
+        self,
+        cell: CellFactory,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        backend: str = "auto",
+        **cell_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        _check_positive_int("input_size", input_size)
+        _check_positive_int("hidden_size", hidden_size)
+        _check_positive_int("num_layers", num_layers)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
+            raise ValueError(f"dropout: expected a number in [0, 1), got {dropout!r}")
+        if not 0 <= dropout < 1:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"dropout={dropout} acts between stacked layers only and has no effect with "
+                "num_layers=1",
+                stacklevel=2,
+            )
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.batch_first = batch_first
+        self.dropout = float(dropout)
+        self.bidirectional = bidirectional
+        self.backend = backend
+        self.num_directions = 2 if bidirectional else 1
+
+        self.cells = nn.ModuleDict()
+        self._adopted: list[tuple[RecurrentCell, str, str]] = []
+        layer_input_size = input_size
+        for layer in range(num_layers):
+            for direction in range(self.num_directions):
+                suffix = f"l{layer}" + ("_reverse" if direction else "")
+                built = cell(layer_input_size, hidden_size, **cell_kwargs)
+                if not isinstance(built, RecurrentCell):
+                    raise ValueError(
+                        f"cell: expected a factory of rnnkit.cells.RecurrentCell, got "
+                        f"{type(built).__name__}"
+                    )
+                self.cells[suffix] = built
+                self._adopt_parameters(built, suffix)
+            layer_input_size = self.num_directions * built.output_size
+        first = self.cells["l0"]
+        self.state_size = first.state_size
+        self.output_size = first.output_size
+        self._fused_kernel = fused_kernel_name(list(self.cells.values()))
+        if backend == "fused" and self._fused_kernel is None:
+            raise ValueError(
+                f"backend='fused' needs RNNCell, LSTMCell or GRUCell cells, got "
+                f"{type(first).__name__}; use backend='loop' or 'auto'"
+            )
+
+    def _adopt_parameters(self, cell: RecurrentCell, suffix: str) -> None:
+        """Register the cell's own parameters on the layer under torch.nn's names.
+
+        The cell keeps reading ``self.weight_ih`` as before: :meth:`_bind_cell_parameters`
+        points that attribute at whatever the layer holds, so moving, casting, reloading with
+        ``assign=True`` or replacing a weight on the layer (weight drop) reaches the cell.
+        """
+        for name, parameter in list(cell._parameters.items()):
+            if parameter is None:
+                continue
+            del cell._parameters[name]
+            layer_name = f"{name}_{suffix}"
+            self.register_parameter(layer_name, parameter)
+            cell.__dict__[name] = parameter
+            self._adopted.append((cell, name, layer_name))
+
+    def _bind_cell_parameters(self) -> None:
+        for cell, name, layer_name in self._adopted:
+            cell.__dict__[name] = getattr(self, layer_name)
+
+    @property
+    def uses_fused_kernel(self) -> bool:
+        """Whether forward runs torch's fused kernel (see the class docstring)."""
+        return self._fused_kernel is not None and self.backend != "loop"
+
+    @property
+    def _flat_weights(self) -> list[Tensor]:
+        return [getattr(self, layer_name) for _, _, layer_name in self._adopted]
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        """Parameters grouped per layer and direction, as torch.nn.RNN.all_weights."""
+        groups: dict[int, list[Tensor]] = {}
+        for cell, _, layer_name in self._adopted:
+            groups.setdefault(id(cell), []).append(getattr(self, layer_name))
+        return list(groups.values())
+
+    def flatten_parameters(self) -> None:
+        """Kept for drop-in compatibility with torch.nn.RNN; parameters stay where they are."""
+
+    def forward(
+        self,
+        input: Tensor | PackedSequence,  # noqa: A002
+        hx: Tensor | tuple[Tensor, ...] | None = None,
+        lengths: Tensor | None = None,
+    ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, ...]]:
+        self._bind_cell_parameters()
+        if isinstance(input, PackedSequence):
+            if lengths is not None:
+                raise ValueError("lengths: must be None for a PackedSequence input")
+            return self._forward_packed(input, hx)
+        if not isinstance(input, Tensor):
+            raise ValueError(
+                f"input: expected a Tensor or PackedSequence, got {type(input).__name__}"
+            )
+        self._check_features("input", input)
+        if input.dim() == 2:
+            if lengths is not None:
+                raise ValueError("lengths: not supported for an unbatched (L, H_in) input")
+            state = self._unbatched_state(hx)
+            output, final = self.forward(input.unsqueeze(1), state)
+            return output.squeeze(1), _map_state(final, lambda s: s.squeeze(1))
+        if input.dim() != 3:
+            raise ValueError(
+                f"input: expected (L, N, H_in), (N, L, H_in) with batch_first, or unbatched "
+                f"(L, H_in), got shape {tuple(input.shape)}"
+            )
+        if lengths is not None:
+            return self._forward_with_lengths(input, hx, lengths)
+        time_major = input.transpose(0, 1) if self.batch_first else input
+        steps, batch = time_major.shape[:2]
+        if steps == 0:
+            raise ValueError("input: expected at least one time step, got length 0")
+        initial = self._initial_state(hx, batch, input)
+        if self.uses_fused_kernel:
+            output, final = self._run_fused(time_major, None, initial)
+        else:
+            data = time_major.reshape(steps * batch, -1)
+            output, final = self._run_loop(data, [batch] * steps, initial)
+            output = output.view(steps, batch, -1)
+        if self.batch_first:
+            output = output.transpose(0, 1)
+        return output, self._format_state(final)
+
+    def _forward_packed(
+        self, packed: PackedSequence, hx: Tensor | tuple[Tensor, ...] | None
+    ) -> tuple[PackedSequence, Tensor | tuple[Tensor, ...]]:
+        self._check_features("input", packed.data)
+        batch = int(packed.batch_sizes[0])
+        initial = self._initial_state(hx, batch, packed.data)
+        if packed.sorted_indices is not None:
+            initial = tuple(s.index_select(1, packed.sorted_indices) for s in initial)
+        if self.uses_fused_kernel:
+            data, final = self._run_fused(packed.data, packed.batch_sizes, initial)
+        else:
+            data, final = self._run_loop(packed.data, packed.batch_sizes.tolist(), initial)
+        if packed.unsorted_indices is not None:
+            final = tuple(s.index_select(1, packed.unsorted_indices) for s in final)
+        output = PackedSequence(
+            data, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices
+        )
+        return output, self._format_state(final)
+
+    def _forward_with_lengths(
+        self,
+        input: Tensor,
+        hx: Tensor | tuple[Tensor, ...] | None,
+        lengths: Tensor,  # noqa: A002
+    ) -> tuple[Tensor, Tensor | tuple[Tensor, ...]]:
+        steps, batch = (input.shape[1], input.shape[0]) if self.batch_first else input.shape[:2]
+        lengths = torch.as_tensor(lengths)
+        if lengths.dim() != 1 or lengths.numel() != batch:
+            raise ValueError(
+                f"lengths: expected shape ({batch},), one length per sequence, got "
+                f"{tuple(lengths.shape)}"
+            )
+        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
+            raise ValueError(f"lengths: expected an integer tensor, got {lengths.dtype}")
+        if int(lengths.min()) < 1 or int(lengths.max()) > steps:
+            raise ValueError(
+                f"lengths: expected values in [1, {steps}] (the padded length), got min "
+                f"{int(lengths.min())} and max {int(lengths.max())}"
+            )
+        packed = pack_padded_sequence(
+            input, lengths.cpu(), batch_first=self.batch_first, enforce_sorted=False
+        )
+        packed_output, final = self._forward_packed(packed, hx)
+        output, _ = pad_packed_sequence(
+            packed_output, batch_first=self.batch_first, total_length=steps
+        )
+        return output, final
+
+    def _run_loop(
+        self, data: Tensor, batch_sizes: list[int], initial: tuple[Tensor, ...]
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        layers = [
+            [
+                self.cells[f"l{layer}" + ("_reverse" if d else "")]
+                for d in range(self.num_directions)
+            ]
+            for layer in range(self.num_layers)
+        ]
+        states = [
+            tuple(component[k] for component in initial)
+            for k in range(self.num_layers * self.num_directions)
+        ]
+        output, finals = run_stack(layers, data, batch_sizes, states, self.dropout, self.training)
+        return output, tuple(torch.stack(parts) for parts in zip(*finals))
+
+    def _run_fused(
+        self, data: Tensor, batch_sizes: Tensor | None, initial: tuple[Tensor, ...]
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        return run_fused(
+            self._fused_kernel,
+            data,
+            batch_sizes,
+            initial,
+            self._flat_weights,
+            self.cells["l0"].bias_ih is not None,
+            self.num_layers,
+            self.dropout,
+            self.training,
+            self.bidirectional,
+        )
+
+    # ---- input checks and state layout -------------------------------------------------
+
+    def _check_features(self, name: str, tensor: Tensor) -> None:
+        if not tensor.dtype.is_floating_point:
+            raise ValueError(
+                f"{name}: expected a floating-point tensor, got dtype {tensor.dtype} "
+                "(embed token ids first, e.g. with nn.Embedding)"
+            )
+        if tensor.shape[-1] != self.input_size:
+            raise ValueError(
+                f"{name}: expected {self.input_size} features (input_size) in the last "
+                f"dimension, got shape {tuple(tensor.shape)}"
+            )
+
+    def _state_shapes(self, batch: int | None) -> list[tuple[int, ...]]:
+        layers = self.num_directions * self.num_layers
+        return [
+            (layers, size) if batch is None else (layers, batch, size) for size in self.state_size
+        ]
+
+    def _as_components(self, hx: Tensor | tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+        components = (hx,) if isinstance(hx, Tensor) else tuple(hx)
+        if len(components) != len(self.state_size):
+            layout = (
+                "a tensor h_0"
+                if len(self.state_size) == 1
+                else (f"a tuple of {len(self.state_size)} tensors (h_0, c_0)")
+            )
+            raise ValueError(f"hx: expected {layout}, got {len(components)} tensor(s)")
+        return components
+
+    def _unbatched_state(self, hx):
+        if hx is None:
+            return None
+        components = self._as_components(hx)
+        for component, shape in zip(components, self._state_shapes(None)):
+            if tuple(component.shape) != shape:
+                raise ValueError(
+                    f"hx: expected shape {shape} for an unbatched input, got "
+                    f"{tuple(component.shape)}"
+                )
+        return _map_state(hx, lambda s: s.unsqueeze(1))
+
+    def _initial_state(
+        self, hx: Tensor | tuple[Tensor, ...] | None, batch: int, like: Tensor
+    ) -> tuple[Tensor, ...]:
+        shapes = self._state_shapes(batch)
+        if hx is None:
+            return tuple(like.new_zeros(shape) for shape in shapes)
+        components = self._as_components(hx)
+        for component, shape in zip(components, shapes):
+            if tuple(component.shape) != shape:
+                raise ValueError(
+                    f"hx: expected shape {shape} = (num_directions * num_layers, batch, "
+                    f"state size), got {tuple(component.shape)}"
+                )
+            if component.dtype != like.dtype:
+                raise ValueError(
+                    f"hx: expected dtype {like.dtype} (the input's), got {component.dtype}"
+                )
+        return components
+
+    def _format_state(self, final: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, ...]:
+        return final[0] if len(final) == 1 else final
+
+    def extra_repr(self) -> str:
+        parts = [f"{self.input_size}, {self.hidden_size}"]
+        if self.num_layers != 1:
+            parts.append(f"num_layers={self.num_layers}")
+        if self.batch_first:
+            parts.append("batch_first=True")
+        if self.dropout:
+            parts.append(f"dropout={self.dropout}")
+        if self.bidirectional:
+            parts.append("bidirectional=True")
+        parts.append(f"backend={self.backend!r}")
+        return ", ".join(parts)
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+
+
+def _map_state(state, function):
+    if isinstance(state, Tensor):
+        return function(state)
+    return tuple(function(s) for s in state)

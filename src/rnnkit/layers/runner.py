@@ -1,0 +1,126 @@
+"""The one recurrence runner: time loop, reverse direction and stacking, for any cell.
+
+Sequences travel in the packed layout of :class:`torch.nn.utils.rnn.PackedSequence`: the
+steps of all sequences sorted by decreasing length, time-major, ``data: (sum(lengths), F)``
+with ``batch_sizes[t]`` sequences alive at step ``t``. A batch of equal-length sequences is
+the special case ``batch_sizes = [N] * L``, i.e. a ``(L, N, F)`` tensor flattened.
+
+Because the sequences alive at step ``t`` are always the first ``batch_sizes[t]`` rows, a
+finished sequence simply drops out of the batch: padded steps are never computed, so they
+cannot change a result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from rnnkit.cells.base import RecurrentCell, State
+
+
+def run_direction(
+    cell: RecurrentCell,
+    inputs: Tensor,
+    batch_sizes: Sequence[int],
+    initial_state: State,
+    reverse: bool = False,
+) -> tuple[Tensor, State]:
+    """Run ``cell`` over packed ``inputs`` in one direction.
+
+    Args:
+        inputs: ``(sum(batch_sizes), H_in)`` packed steps.
+        batch_sizes: non-increasing list of ints, sequences alive at each step.
+        initial_state: tuple of ``(batch_sizes[0], s)`` tensors.
+        reverse: run from each sequence's last real step back to step 0.
+
+    Returns:
+        ``outputs (sum(batch_sizes), H_out)`` in the same packed layout, and the final state
+        (a tuple of ``(batch_sizes[0], s)``): the state after each sequence's last real step
+        (forward) or after step 0 (reverse).
+    """
+    projected = cell.project_input(inputs)
+    batch = batch_sizes[0]
+    uniform = batch_sizes[-1] == batch
+    # unbind/split give views whose backward is one concatenation; indexing projected[t] in
+    # the loop would instead make backward quadratic in the sequence length.
+    if uniform:
+        steps = projected.reshape(len(batch_sizes), batch, -1).unbind(0)
+    else:
+        steps = projected.split(list(batch_sizes))
+
+    outputs: list[Tensor] = []
+    if uniform:
+        state = initial_state
+        for x_t in reversed(steps) if reverse else steps:
+            output, state = cell.step(x_t, state)
+            outputs.append(output)
+        if reverse:
+            outputs.reverse()
+        return torch.cat(outputs), state
+
+    if not reverse:
+        state, alive = initial_state, batch
+        finished: list[State] = []
+        for x_t, size in zip(steps, batch_sizes):
+            if size < alive:
+                finished.append(tuple(s[size:alive] for s in state))
+                state, alive = tuple(s[:size] for s in state), size
+            output, state = cell.step(x_t, state)
+            outputs.append(output)
+        finished.append(state)
+        finished.reverse()
+        final = tuple(torch.cat(parts) for parts in zip(*finished))
+        return torch.cat(outputs), final
+
+    alive = batch_sizes[-1]
+    state = tuple(s[:alive] for s in initial_state)
+    for x_t, size in zip(reversed(steps), reversed(batch_sizes)):
+        if size > alive:
+            state = tuple(torch.cat((s, s0[alive:size])) for s, s0 in zip(state, initial_state))
+            alive = size
+        output, state = cell.step(x_t, state)
+        outputs.append(output)
+    outputs.reverse()
+    return torch.cat(outputs), state
+
+
+def run_stack(
+    cells: Sequence[Sequence[RecurrentCell]],
+    inputs: Tensor,
+    batch_sizes: Sequence[int],
+    initial_states: Sequence[State],
+    dropout: float = 0.0,
+    training: bool = False,
+) -> tuple[Tensor, list[State]]:
+    """Run stacked (and optionally bidirectional) layers over packed ``inputs``.
+
+    Args:
+        cells: ``cells[layer][direction]``; direction 1, when present, runs in reverse.
+        inputs: ``(sum(batch_sizes), H_in)`` packed steps.
+        initial_states: one state per (layer, direction), in the order
+            ``layer * num_directions + direction`` (torch's ``h_0`` order).
+        dropout: probability of zeroing the outputs of every layer but the last, in
+            training only (torch.nn's semantics).
+
+    Returns:
+        The last layer's packed outputs ``(sum(batch_sizes), D * H_out)`` and the final
+        state of every (layer, direction), in the order of ``initial_states``.
+    """
+    finals: list[State] = []
+    layer_inputs = inputs
+    for layer, directions in enumerate(cells):
+        if layer > 0 and dropout > 0 and training:
+            layer_inputs = F.dropout(layer_inputs, dropout, training=True)
+        outputs = []
+        for direction, cell in enumerate(directions):
+            state0 = initial_states[layer * len(directions) + direction]
+            output, final = run_direction(
+                cell, layer_inputs, batch_sizes, state0, reverse=direction == 1
+            )
+            outputs.append(output)
+            finals.append(final)
+        layer_inputs = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=-1)
+    return layer_inputs, finals

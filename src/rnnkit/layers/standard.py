@@ -1,0 +1,122 @@
+"""`RNN`, `LSTM`, `GRU`: drop-in replacements for torch.nn's layers, built on `Recurrent`."""
+
+from __future__ import annotations
+
+from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.lstm import LSTMCell
+from rnnkit.cells.rnn import RNNCell
+from rnnkit.layers.recurrent import Recurrent
+
+
+class RNN(Recurrent):
+    """Drop-in for :class:`torch.nn.RNN` (same arguments, shapes, parameter names).
+
+    Each layer and direction is an :class:`~rnnkit.cells.RNNCell`. Extra arguments:
+    ``backend`` (see :class:`Recurrent`) and ``lengths`` in ``forward``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(
+            RNNCell,
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first,
+            dropout,
+            bidirectional,
+            backend,
+            bias=bias,
+            nonlinearity=nonlinearity,
+            device=device,
+            dtype=dtype,
+        )
+        self.nonlinearity = nonlinearity
+        self.bias = bias
+        self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
+
+
+class LSTM(Recurrent):
+    """Drop-in for :class:`torch.nn.LSTM`, including ``proj_size``.
+
+    Each layer and direction is an :class:`~rnnkit.cells.LSTMCell`; ``hx`` and ``h_n`` are
+    ``(h, c)`` tuples of ``(D * num_layers, N, H_out)`` and ``(D * num_layers, N, H)``.
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        device=None,
+        dtype=None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(
+            LSTMCell,
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first,
+            dropout,
+            bidirectional,
+            backend,
+            bias=bias,
+            proj_size=proj_size,
+            device=device,
+            dtype=dtype,
+        )
+        self.bias = bias
+        self.proj_size = proj_size
+        self.mode = "LSTM"
+
+
+class GRU(Recurrent):
+    """Drop-in for :class:`torch.nn.GRU`; each layer and direction is a
+    :class:`~rnnkit.cells.GRUCell`."""
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        device=None,
+        dtype=None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__(
+            GRUCell,
+            input_size,
+            hidden_size,
+            num_layers,
+            batch_first,
+            dropout,
+            bidirectional,
+            backend,
+            bias=bias,
+            device=device,
+            dtype=dtype,
+        )
+        self.bias = bias
+        self.mode = "GRU"
