@@ -1,0 +1,1 @@
+"""Command-line entry points: rnnkit-train, rnnkit-eval, rnnkit-predict."""

@@ -1,0 +1,34 @@
+"""``rnnkit-eval ckpt_path=...``: re-run the test metrics of a checkpoint on its test split."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from rnnkit.cli.checkpoint import load_checkpoint, restore_datamodule, restore_task
+from rnnkit.cli.errors import config_key, run_reporting_errors
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    task = restore_task(checkpoint)
+    with config_key("data"):
+        datamodule = restore_datamodule(checkpoint, OmegaConf.to_container(cfg.data,
+                                                                           resolve=True))
+    with config_key("trainer"):
+        trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[])
+    results = trainer.test(task, datamodule=datamodule)
+    metrics = {k: float(v) for result in results for k, v in result.items()}
+    print("test metrics of " + str(cfg.ckpt_path) + ":")
+    for name, value in sorted(metrics.items()):
+        print(f"  {name} = {value:.4f}")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="eval")
+def main(cfg: DictConfig) -> None:
+    run_reporting_errors(evaluate, cfg)
+
+
+if __name__ == "__main__":
+    main()

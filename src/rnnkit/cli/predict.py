@@ -1,0 +1,35 @@
+"""``rnnkit-predict ckpt_path=... input=...``: human-readable predictions on raw input."""
+
+from __future__ import annotations
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from rnnkit.cli.checkpoint import load_checkpoint, restore_datamodule, restore_task
+from rnnkit.cli.errors import config_key, run_reporting_errors
+
+
+def predict(cfg: DictConfig) -> list[str]:
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    task = restore_task(checkpoint)
+    with config_key("data"):
+        datamodule = restore_datamodule(checkpoint, OmegaConf.to_container(cfg.data,
+                                                                           resolve=True))
+    with config_key("input"):
+        batch = datamodule.batch_from_raw(str(cfg.input))
+    options = OmegaConf.to_container(cfg.options, resolve=True)
+    with torch.no_grad(), config_key("options"):
+        lines = task.predict_raw(batch, datamodule, **options)
+    for line in lines:
+        print(line)
+    return lines
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="predict")
+def main(cfg: DictConfig) -> None:
+    run_reporting_errors(predict, cfg)
+
+
+if __name__ == "__main__":
+    main()

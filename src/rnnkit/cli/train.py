@@ -1,0 +1,141 @@
+"""``rnnkit-train``: compose a config, train, test, and report the final metric.
+
+    rnnkit-train experiment=sentiment cell=gru cell.bidirectional=true trainer.max_epochs=3
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+
+from rnnkit.cli.checkpoint import check_task, load_checkpoint
+from rnnkit.cli.errors import config_key, run_reporting_errors
+from rnnkit.data.datamodule import RnnkitDataModule
+from rnnkit.tasks.base import RecurrentTask
+from rnnkit.tasks.building import locate
+
+log = logging.getLogger("rnnkit")
+
+
+def as_dict(config: Any) -> Any:
+    """A resolved plain container of ``config`` (None stays None)."""
+    if config is None:
+        return None
+    return OmegaConf.to_container(config, resolve=True)
+
+
+def build_datamodule(config: DictConfig) -> RnnkitDataModule:
+    with config_key("data"):
+        arguments = as_dict(config)
+        data_class = locate(arguments.pop("_target_", None), RnnkitDataModule, "data")
+        return data_class(**arguments)
+
+
+def build_task(cfg: DictConfig, datamodule: RnnkitDataModule) -> RecurrentTask:
+    task_config = as_dict(cfg.task)
+    with config_key("task"):
+        task_class = locate(task_config.pop("_target_", None), RecurrentTask, "task")
+    if datamodule.task and task_class.task != datamodule.task:
+        raise ValueError(
+            f"data: a '{datamodule.task}' dataset cannot train the '{task_class.task}' task "
+            f"({type(datamodule).__name__} vs {task_class.__name__})"
+        )
+    with config_key("model"):
+        return task_class(
+            cell=as_dict(cfg.cell), model=as_dict(cfg.model), data_spec=datamodule.spec,
+            data=as_dict(cfg.data), **task_config,
+        )
+
+
+def build_group(configs: DictConfig | None, key: str) -> list[Any]:
+    """Instantiate every entry of a dict-of-configs group (callbacks, logger)."""
+    built = []
+    for name, config in (configs or {}).items():
+        if config is not None and "_target_" in config:
+            with config_key(f"{key}.{name}"):
+                built.append(hydra.utils.instantiate(config))
+    return built
+
+
+def print_summary(cfg: DictConfig, datamodule: RnnkitDataModule, task: RecurrentTask) -> None:
+    parameters = sum(p.numel() for p in task.parameters())
+    lines = [f"experiment: {cfg.get('experiment_name')}  task: {task.task}  "
+             f"output: {cfg.paths.output_dir}"]
+    lines += [f"  {key}: {value}" for key, value in datamodule.summary().items()
+              if not isinstance(value, (list, dict))]
+    lines.append(f"  model: {type(task.model).__name__}, {parameters:,} parameters")
+    log.info("\n".join(lines))
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Train (and test) from a composed config; return the optimised metric for sweeps."""
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule = build_datamodule(cfg.data)
+    datamodule.setup("fit")
+    task = build_task(cfg, datamodule)
+    print_summary(cfg, datamodule, task)
+
+    resume = cfg.get("ckpt_path")
+    if resume:
+        check_task(load_checkpoint(resume), task.task, resume)
+
+    callbacks = build_group(cfg.get("callbacks"), "callbacks")
+    loggers = build_group(cfg.get("logger"), "logger")
+    with config_key("trainer"):
+        trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks,
+                                                      logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams(as_dict(cfg))
+
+    started = time.perf_counter()
+    if cfg.get("train", True):
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    if cfg.get("test", True):
+        best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+        tested = trainer.test(task, datamodule=datamodule, ckpt_path=best or None,
+                              weights_only=True) if best else trainer.test(task,
+                                                                           datamodule=datamodule)
+        for result in tested:
+            metrics.update({k: float(v) for k, v in result.items()})
+    elapsed = time.perf_counter() - started
+
+    report_final(cfg, metrics, elapsed, trainer)
+    metric_name = cfg.get("optimized_metric")
+    return metrics.get(metric_name) if metric_name else None
+
+
+def report_final(cfg: DictConfig, metrics: dict[str, float], elapsed: float,
+                 trainer: pl.Trainer) -> None:
+    shown = {k: v for k, v in sorted(metrics.items()) if k.startswith(("test/", "val/"))}
+    for logger in trainer.loggers:
+        hp_metrics = {f"hp/{k.replace('/', '_')}": v for k, v in shown.items()}
+        if hp_metrics and hasattr(logger, "log_metrics"):
+            logger.log_metrics(hp_metrics, step=trainer.global_step)
+    checkpoint = trainer.checkpoint_callback
+    best = checkpoint.best_model_path if checkpoint else ""
+    lines = [f"finished in {elapsed:.1f}s; final metrics:"]
+    lines += [f"  {k} = {v:.4f}" for k, v in shown.items()]
+    if best:
+        lines.append(f"best checkpoint: {best}")
+    if checkpoint is not None and checkpoint.last_model_path:
+        lines.append(f"last checkpoint: {checkpoint.last_model_path}")
+    print("\n".join(lines), flush=True)
+    output_dir = Path(cfg.paths.output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / "metrics.json").write_text(__import__("json").dumps(shown, indent=2))
+
+
+@hydra.main(version_base="1.3", config_path="../configs", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    return run_reporting_errors(train, cfg)
+
+
+if __name__ == "__main__":
+    main()

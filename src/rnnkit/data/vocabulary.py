@@ -1,0 +1,92 @@
+"""Token vocabularies, fitted on training data only and stored as JSON (never pickled)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
+
+
+class Vocabulary:
+    """A bijection between tokens and ids; ``<pad>`` is always id 0.
+
+    >>> vocab = Vocabulary.fit([["a", "b", "a"]], specials=(PAD, UNK))
+    >>> vocab.encode(["a", "zzz"])
+    [2, 1]
+    """
+
+    def __init__(self, tokens: Sequence[str], unknown: str | None = UNK) -> None:
+        if len(set(tokens)) != len(tokens):
+            raise ValueError("tokens: expected distinct tokens, got duplicates")
+        if not tokens or tokens[0] != PAD:
+            raise ValueError(f"tokens: expected {PAD!r} first (id 0), got {list(tokens[:1])}")
+        if unknown is not None and unknown not in tokens:
+            raise ValueError(f"unknown: {unknown!r} is not one of the tokens")
+        self.tokens = list(tokens)
+        self.index = {token: i for i, token in enumerate(self.tokens)}
+        self.unknown = unknown
+
+    @classmethod
+    def fit(
+        cls,
+        sequences: Iterable[Sequence[str]],
+        specials: Sequence[str] = (PAD, UNK),
+        min_frequency: int = 1,
+        max_size: int | None = None,
+    ) -> Vocabulary:
+        """Build from training sequences: specials first, then tokens by decreasing frequency
+        (ties broken alphabetically, so the result does not depend on data order)."""
+        if min_frequency < 1:
+            raise ValueError(f"min_frequency: expected >= 1, got {min_frequency}")
+        counts = Counter(token for sequence in sequences for token in sequence)
+        for special in specials:
+            counts.pop(special, None)
+        ranked = sorted(
+            (token for token, count in counts.items() if count >= min_frequency),
+            key=lambda token: (-counts[token], token),
+        )
+        if max_size is not None:
+            ranked = ranked[: max(0, max_size - len(specials))]
+        return cls(list(specials) + ranked, unknown=UNK if UNK in specials else None)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def __contains__(self, token: str) -> bool:
+        return token in self.index
+
+    @property
+    def pad_index(self) -> int:
+        return 0
+
+    def id(self, token: str) -> int:
+        """Id of ``token``; the unknown id for an unseen token when the vocabulary has one."""
+        found = self.index.get(token)
+        if found is not None:
+            return found
+        if self.unknown is None:
+            raise ValueError(f"token {token!r} is not in the vocabulary and it has no {UNK}")
+        return self.index[self.unknown]
+
+    def encode(self, tokens: Iterable[str]) -> list[int]:
+        return [self.id(token) for token in tokens]
+
+    def decode(self, ids: Iterable[int], strip: Sequence[str] = (PAD, BOS, EOS)) -> list[str]:
+        """Tokens of ``ids``, without the special tokens listed in ``strip``; stops at EOS."""
+        out = []
+        for i in ids:
+            token = self.tokens[int(i)]
+            if token == EOS:
+                break
+            if token not in strip:
+                out.append(token)
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"tokens": self.tokens, "unknown": self.unknown}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Vocabulary:
+        return cls(data["tokens"], unknown=data.get("unknown"))

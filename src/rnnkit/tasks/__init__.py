@@ -1,0 +1,1 @@
+"""Lightning tasks: one LightningModule per task, each around the pattern that fits it."""

@@ -1,0 +1,132 @@
+"""`RecurrentTask`: what every task's LightningModule shares."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from torch import nn
+
+import rnnkit
+from rnnkit.layers.recurrent import Recurrent
+from rnnkit.tasks.building import build_recurrent
+
+CHECKPOINT_KEY = "rnnkit"
+
+
+class RecurrentTask(pl.LightningModule):
+    """A LightningModule around one rnnkit pattern.
+
+    Every argument is plain data (dicts of numbers and strings), so checkpoints hold no
+    pickled objects and load with ``torch.load(weights_only=True)``:
+
+    Args:
+        cell: the recurrent layer's config (``configs/cell/*.yaml``).
+        model: the pattern's hyperparameters (``configs/model/*.yaml``).
+        data_spec: sizes from the datamodule (vocabulary size, labels, ...).
+        optimizer: a ``_partial_`` optimizer config, completed with the parameters here.
+        scheduler: optional ``_partial_`` LR scheduler config, with optional ``monitor`` and
+            ``interval`` keys for Lightning.
+        data: the datamodule's config, kept so eval and predict can rebuild the data side.
+
+    Subclasses set :attr:`task`, build their pattern in :meth:`build_model` and define the
+    steps.
+    """
+
+    task: str = ""
+
+    def __init__(
+        self,
+        cell: dict[str, Any],
+        model: dict[str, Any],
+        data_spec: dict[str, Any],
+        optimizer: dict[str, Any],
+        scheduler: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model = self.build_model(dict(model), dict(data_spec))
+        self.artifacts: dict[str, Any] = {}
+
+    def build_model(self, model: dict[str, Any], spec: dict[str, Any]) -> nn.Module:
+        raise NotImplementedError
+
+    def build_recurrent(self, input_size: int, **overrides: Any) -> Recurrent:
+        """The recurrent layer described by the ``cell`` config, batch-first."""
+        return build_recurrent(dict(self.hparams.cell), input_size, **overrides)
+
+    # ---- metrics ------------------------------------------------------------------------
+
+    def make_split_metrics(self, metrics: Any) -> None:
+        """One copy of a torchmetrics ``MetricCollection`` per split, logged as ``<split>/<name>``."""
+        # "train" cannot be a ModuleDict key: it would shadow nn.Module.train.
+        self.split_metrics = nn.ModuleDict(
+            {f"{split}_metrics": metrics.clone(prefix=f"{split}/")
+             for split in ("train", "val", "test")}
+        )
+
+    def metrics_for(self, split: str) -> Any:
+        return self.split_metrics[f"{split}_metrics"]
+
+    # ---- optimisation ------------------------------------------------------------------
+
+    def configure_optimizers(self) -> Any:
+        optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        config = dict(self.hparams.scheduler)
+        lightning_keys = {k: config.pop(k) for k in ("monitor", "interval", "frequency")
+                          if k in config}
+        scheduler = instantiate(config)(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler,
+                                                         **lightning_keys}}
+
+    # ---- checkpoint contents -----------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        if datamodule is not None:
+            self.artifacts = datamodule.artifacts()
+        checkpoint[CHECKPOINT_KEY] = {
+            "task": self.task,
+            "task_class": f"{type(self).__module__}.{type(self).__qualname__}",
+            "artifacts": self.artifacts,
+            "version": rnnkit.__version__,
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.artifacts = checkpoint.get(CHECKPOINT_KEY, {}).get("artifacts", {})
+
+    # ---- prediction on raw input -------------------------------------------------------
+
+    @torch.no_grad()
+    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
+        """Human-readable predictions for a batch made by ``datamodule.batch_from_raw``."""
+        raise NotImplementedError
+
+    # ---- TensorBoard helpers (no-ops for other loggers) --------------------------------
+
+    def tensorboard(self):
+        """The SummaryWriter of the first TensorBoard logger, or None."""
+        for logger in self.loggers:
+            experiment = getattr(logger, "experiment", None)
+            if experiment is not None and hasattr(experiment, "add_figure"):
+                return experiment
+        return None
+
+    def log_text(self, tag: str, text: str) -> None:
+        writer = self.tensorboard()
+        if writer is not None:
+            writer.add_text(tag, text, global_step=self.global_step)
+
+    def log_figure(self, tag: str, figure) -> None:
+        writer = self.tensorboard()
+        if writer is not None:
+            writer.add_figure(tag, figure, global_step=self.global_step, close=True)
+        else:
+            import matplotlib.pyplot as plt
+
+            plt.close(figure)

@@ -1,0 +1,100 @@
+"""Sentiment classification: many-to-one over a sentence."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    MulticlassAccuracy,
+    MulticlassConfusionMatrix,
+    MulticlassF1Score,
+)
+
+from rnnkit.patterns.many_to_one import ManyToOne
+from rnnkit.tasks.base import RecurrentTask
+from rnnkit.tasks.figures import confusion_matrix_figure
+
+
+class SentimentTask(RecurrentTask):
+    """Embedding → recurrent layer → pooling → linear classifier, trained with cross entropy.
+
+    Metrics: accuracy and macro-F1 per split; each validation epoch logs a confusion matrix
+    figure and a few classified sentences to TensorBoard.
+    """
+
+    task = "sentiment"
+
+    def build_model(self, model: dict[str, Any], spec: dict[str, Any]) -> nn.Module:
+        embedding = nn.Embedding(spec["vocab_size"], model["embedding_dim"],
+                                 padding_idx=spec["pad_index"])
+        rnn = self.build_recurrent(model["embedding_dim"])
+        num_classes = spec["num_classes"]
+        self.label_names = list(spec.get("label_names") or range(num_classes))
+        metrics = MetricCollection({
+            "acc": MulticlassAccuracy(num_classes, average="micro"),
+            "f1": MulticlassF1Score(num_classes, average="macro"),
+        })
+        self.make_split_metrics(metrics)
+        self.confusion = MulticlassConfusionMatrix(num_classes)
+        return ManyToOne(rnn, num_classes, pooling=model.get("pooling", "last"),
+                         input_layer=embedding, dropout=model.get("dropout", 0.0))
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, num_classes)`` for token ids ``(N, L)`` with ``lengths (N,)``."""
+        return self.model(tokens, lengths)
+
+    def _shared_step(self, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
+        logits = self(batch["tokens"], batch["lengths"])
+        loss = F.cross_entropy(logits, batch["labels"])
+        predictions = logits.argmax(-1)
+        self.metrics_for(split).update(predictions, batch["labels"])
+        size = batch["labels"].shape[0]
+        self.log(f"{split}/loss", loss, prog_bar=split != "test", batch_size=size)
+        self.log_dict(self.metrics_for(split), prog_bar=split == "val", batch_size=size)
+        if split == "val":
+            self.confusion.update(predictions, batch["labels"])
+            if not hasattr(self, "_samples"):
+                self._samples = (batch, predictions)
+        return loss
+
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            self.confusion.reset()
+            self.__dict__.pop("_samples", None)
+            return
+        self.log_figure("val/confusion_matrix",
+                        confusion_matrix_figure(self.confusion.compute().cpu(),
+                                                self.label_names))
+        self.confusion.reset()
+        samples = self.__dict__.pop("_samples", None)
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if samples is not None and datamodule is not None:
+            batch, predictions = samples
+            rows = ["| sentence | predicted | gold |", "| --- | --- | --- |"]
+            for i in range(min(8, len(predictions))):
+                rows.append(f"| {datamodule.decode_tokens(batch['tokens'][i])} | "
+                            f"{self.label_names[predictions[i]]} | "
+                            f"{self.label_names[batch['labels'][i]]} |")
+            self.log_text("val/samples", "\n".join(rows))
+
+    @torch.no_grad()
+    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
+        probabilities = self(batch["tokens"], batch["lengths"]).softmax(-1)
+        lines = []
+        for i, (p, label) in enumerate(zip(*probabilities.max(-1))):
+            sentence = datamodule.decode_tokens(batch["tokens"][i, : batch["lengths"][i]])
+            lines.append(f"{self.label_names[label]}\t{p:.3f}\t{sentence}")
+        return lines
