@@ -25,8 +25,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
         ) from None
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
-        raise ValueError(f"ckpt_path: {path} was not written by rnnkit-train (no '{CHECKPOINT_KEY}' "
-                         "entry)")
+        raise ValueError(
+            f"ckpt_path: {path} was not written by rnnkit-train (no '{CHECKPOINT_KEY}' entry)"
+        )
     return checkpoint
 
 

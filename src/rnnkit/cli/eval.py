@@ -13,8 +13,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     checkpoint = load_checkpoint(cfg.ckpt_path)
     task = restore_task(checkpoint)
     with config_key("data"):
-        datamodule = restore_datamodule(checkpoint, OmegaConf.to_container(cfg.data,
-                                                                           resolve=True))
+        datamodule = restore_datamodule(checkpoint, OmegaConf.to_container(cfg.data, resolve=True))
     with config_key("trainer"):
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[])
     results = trainer.test(task, datamodule=datamodule)

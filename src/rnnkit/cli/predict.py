@@ -14,8 +14,7 @@ def predict(cfg: DictConfig) -> list[str]:
     checkpoint = load_checkpoint(cfg.ckpt_path)
     task = restore_task(checkpoint)
     with config_key("data"):
-        datamodule = restore_datamodule(checkpoint, OmegaConf.to_container(cfg.data,
-                                                                           resolve=True))
+        datamodule = restore_datamodule(checkpoint, OmegaConf.to_container(cfg.data, resolve=True))
     with config_key("input"):
         batch = datamodule.batch_from_raw(str(cfg.input))
     options = OmegaConf.to_container(cfg.options, resolve=True)

@@ -1,6 +1,6 @@
 """``rnnkit-train``: compose a config, train, test, and report the final metric.
 
-    rnnkit-train experiment=sentiment cell=gru cell.bidirectional=true trainer.max_epochs=3
+rnnkit-train experiment=sentiment cell=gru cell.bidirectional=true trainer.max_epochs=3
 """
 
 from __future__ import annotations
@@ -48,8 +48,11 @@ def build_task(cfg: DictConfig, datamodule: RnnkitDataModule) -> RecurrentTask:
         )
     with config_key("model"):
         return task_class(
-            cell=as_dict(cfg.cell), model=as_dict(cfg.model), data_spec=datamodule.spec,
-            data=as_dict(cfg.data), **task_config,
+            cell=as_dict(cfg.cell),
+            model=as_dict(cfg.model),
+            data_spec=datamodule.spec,
+            data=as_dict(cfg.data),
+            **task_config,
         )
 
 
@@ -65,10 +68,15 @@ def build_group(configs: DictConfig | None, key: str) -> list[Any]:
 
 def print_summary(cfg: DictConfig, datamodule: RnnkitDataModule, task: RecurrentTask) -> None:
     parameters = sum(p.numel() for p in task.parameters())
-    lines = [f"experiment: {cfg.get('experiment_name')}  task: {task.task}  "
-             f"output: {cfg.paths.output_dir}"]
-    lines += [f"  {key}: {value}" for key, value in datamodule.summary().items()
-              if not isinstance(value, (list, dict))]
+    lines = [
+        f"experiment: {cfg.get('experiment_name')}  task: {task.task}  "
+        f"output: {cfg.paths.output_dir}"
+    ]
+    lines += [
+        f"  {key}: {value}"
+        for key, value in datamodule.summary().items()
+        if not isinstance(value, (list, dict))
+    ]
     lines.append(f"  model: {type(task.model).__name__}, {parameters:,} parameters")
     log.info("\n".join(lines))
 
@@ -88,8 +96,9 @@ def train(cfg: DictConfig) -> float | None:
     callbacks = build_group(cfg.get("callbacks"), "callbacks")
     loggers = build_group(cfg.get("logger"), "logger")
     with config_key("trainer"):
-        trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks,
-                                                      logger=loggers or False)
+        trainer: pl.Trainer = hydra.utils.instantiate(
+            cfg.trainer, callbacks=callbacks, logger=loggers or False
+        )
     for logger in loggers:
         logger.log_hyperparams(as_dict(cfg))
 
@@ -99,9 +108,11 @@ def train(cfg: DictConfig) -> float | None:
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test", True):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-        tested = trainer.test(task, datamodule=datamodule, ckpt_path=best or None,
-                              weights_only=True) if best else trainer.test(task,
-                                                                           datamodule=datamodule)
+        tested = (
+            trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+            if best
+            else trainer.test(task, datamodule=datamodule)
+        )
         for result in tested:
             metrics.update({k: float(v) for k, v in result.items()})
     elapsed = time.perf_counter() - started
@@ -111,8 +122,9 @@ def train(cfg: DictConfig) -> float | None:
     return metrics.get(metric_name) if metric_name else None
 
 
-def report_final(cfg: DictConfig, metrics: dict[str, float], elapsed: float,
-                 trainer: pl.Trainer) -> None:
+def report_final(
+    cfg: DictConfig, metrics: dict[str, float], elapsed: float, trainer: pl.Trainer
+) -> None:
     shown = {k: v for k, v in sorted(metrics.items()) if k.startswith(("test/", "val/"))}
     for logger in trainer.loggers:
         hp_metrics = {f"hp/{k.replace('/', '_')}": v for k, v in shown.items()}

@@ -90,8 +90,9 @@ class RnnkitDataModule(pl.LightningDataModule):
         if not self.fitted:
             self.fit_artifacts(raw["train"])
             self.fitted = True
-        self.datasets = {split: [self.encode(e) for e in examples] for split, examples in
-                         raw.items()}
+        self.datasets = {
+            split: [self.encode(e) for e in examples] for split, examples in raw.items()
+        }
 
     def restore(self, artifacts: dict[str, Any]) -> None:
         """Restore fitted state from a checkpoint instead of fitting it again."""
@@ -105,8 +106,12 @@ class RnnkitDataModule(pl.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         generator = torch.Generator().manual_seed(self.seed)
         return DataLoader(
-            self.datasets[split], batch_size=self.batch_size, shuffle=shuffle,
-            collate_fn=self.collate, num_workers=self.num_workers, generator=generator,
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            collate_fn=self.collate,
+            num_workers=self.num_workers,
+            generator=generator,
             persistent_workers=self.num_workers > 0,
         )
 
@@ -120,8 +125,9 @@ class RnnkitDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
 
-def pad_sequences(sequences: list[list[int]], pad_value: int = 0) -> tuple[torch.Tensor,
-                                                                           torch.Tensor]:
+def pad_sequences(
+    sequences: list[list[int]], pad_value: int = 0
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Pad id lists into ``(N, L_max)`` long ids and ``(N,)`` lengths."""
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
     padded = torch.full((len(sequences), int(lengths.max())), pad_value, dtype=torch.long)

@@ -43,7 +43,8 @@ class TextClassificationDataModule(RnnkitDataModule):
     def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
         self.vocab = Vocabulary.fit(
             (self.tokenize(e["text"]) for e in train_examples),
-            min_frequency=self.min_frequency, max_size=self.max_vocab_size,
+            min_frequency=self.min_frequency,
+            max_size=self.max_vocab_size,
         )
         self.labels = sorted({str(e["label"]) for e in train_examples})
 
@@ -70,20 +71,26 @@ class TextClassificationDataModule(RnnkitDataModule):
 
     def collate(self, examples: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
         tokens, lengths = pad_sequences([ids for ids, _ in examples], self.vocab.pad_index)
-        return {"tokens": tokens, "lengths": lengths,
-                "labels": torch.tensor([label for _, label in examples], dtype=torch.long)}
+        return {
+            "tokens": tokens,
+            "lengths": lengths,
+            "labels": torch.tensor([label for _, label in examples], dtype=torch.long),
+        }
 
     @property
     def spec(self) -> dict[str, Any]:
-        return {"vocab_size": len(self.vocab), "pad_index": self.vocab.pad_index,
-                "num_classes": len(self.labels), "label_names": self.labels}
+        return {
+            "vocab_size": len(self.vocab),
+            "pad_index": self.vocab.pad_index,
+            "num_classes": len(self.labels),
+            "label_names": self.labels,
+        }
 
     def parse_raw(self, raw: str) -> list[dict[str, Any]]:
         """A sentence, or a path to a text file with one sentence per line."""
         path = Path(raw)
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else [raw]
-        return [{"text": line, "label": None, "source": "input"} for line in lines
-                if line.strip()]
+        return [{"text": line, "label": None, "source": "input"} for line in lines if line.strip()]
 
     def decode_tokens(self, ids: torch.Tensor) -> str:
         return " ".join(self.vocab.decode(ids.tolist()))

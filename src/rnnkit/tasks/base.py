@@ -61,11 +61,13 @@ class RecurrentTask(pl.LightningModule):
     # ---- metrics ------------------------------------------------------------------------
 
     def make_split_metrics(self, metrics: Any) -> None:
-        """One copy of a torchmetrics ``MetricCollection`` per split, logged as ``<split>/<name>``."""
+        """One copy of a torchmetrics ``MetricCollection`` per split, logged ``<split>/<name>``."""
         # "train" cannot be a ModuleDict key: it would shadow nn.Module.train.
         self.split_metrics = nn.ModuleDict(
-            {f"{split}_metrics": metrics.clone(prefix=f"{split}/")
-             for split in ("train", "val", "test")}
+            {
+                f"{split}_metrics": metrics.clone(prefix=f"{split}/")
+                for split in ("train", "val", "test")
+            }
         )
 
     def metrics_for(self, split: str) -> Any:
@@ -78,11 +80,11 @@ class RecurrentTask(pl.LightningModule):
         if not self.hparams.scheduler:
             return optimizer
         config = dict(self.hparams.scheduler)
-        lightning_keys = {k: config.pop(k) for k in ("monitor", "interval", "frequency")
-                          if k in config}
+        lightning_keys = {
+            k: config.pop(k) for k in ("monitor", "interval", "frequency") if k in config
+        }
         scheduler = instantiate(config)(optimizer=optimizer)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler,
-                                                         **lightning_keys}}
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}
 
     # ---- checkpoint contents -----------------------------------------------------------
 

@@ -67,8 +67,9 @@ def build_recurrent(
     try:
         return layer_class(**arguments)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{key}.{error}" if str(error)[:1].islower() else f"{key}: {error}") \
-            from None
+        raise ValueError(
+            f"{key}.{error}" if str(error)[:1].islower() else f"{key}: {error}"
+        ) from None
 
 
 def build_module(config: dict[str, Any] | None, base: type = nn.Module, key: str = "") -> Any:

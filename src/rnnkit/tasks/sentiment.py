@@ -29,19 +29,27 @@ class SentimentTask(RecurrentTask):
     task = "sentiment"
 
     def build_model(self, model: dict[str, Any], spec: dict[str, Any]) -> nn.Module:
-        embedding = nn.Embedding(spec["vocab_size"], model["embedding_dim"],
-                                 padding_idx=spec["pad_index"])
+        embedding = nn.Embedding(
+            spec["vocab_size"], model["embedding_dim"], padding_idx=spec["pad_index"]
+        )
         rnn = self.build_recurrent(model["embedding_dim"])
         num_classes = spec["num_classes"]
         self.label_names = list(spec.get("label_names") or range(num_classes))
-        metrics = MetricCollection({
-            "acc": MulticlassAccuracy(num_classes, average="micro"),
-            "f1": MulticlassF1Score(num_classes, average="macro"),
-        })
+        metrics = MetricCollection(
+            {
+                "acc": MulticlassAccuracy(num_classes, average="micro"),
+                "f1": MulticlassF1Score(num_classes, average="macro"),
+            }
+        )
         self.make_split_metrics(metrics)
         self.confusion = MulticlassConfusionMatrix(num_classes)
-        return ManyToOne(rnn, num_classes, pooling=model.get("pooling", "last"),
-                         input_layer=embedding, dropout=model.get("dropout", 0.0))
+        return ManyToOne(
+            rnn,
+            num_classes,
+            pooling=model.get("pooling", "last"),
+            input_layer=embedding,
+            dropout=model.get("dropout", 0.0),
+        )
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, num_classes)`` for token ids ``(N, L)`` with ``lengths (N,)``."""
@@ -75,9 +83,10 @@ class SentimentTask(RecurrentTask):
             self.confusion.reset()
             self.__dict__.pop("_samples", None)
             return
-        self.log_figure("val/confusion_matrix",
-                        confusion_matrix_figure(self.confusion.compute().cpu(),
-                                                self.label_names))
+        self.log_figure(
+            "val/confusion_matrix",
+            confusion_matrix_figure(self.confusion.compute().cpu(), self.label_names),
+        )
         self.confusion.reset()
         samples = self.__dict__.pop("_samples", None)
         datamodule = getattr(self.trainer, "datamodule", None)
@@ -85,9 +94,11 @@ class SentimentTask(RecurrentTask):
             batch, predictions = samples
             rows = ["| sentence | predicted | gold |", "| --- | --- | --- |"]
             for i in range(min(8, len(predictions))):
-                rows.append(f"| {datamodule.decode_tokens(batch['tokens'][i])} | "
-                            f"{self.label_names[predictions[i]]} | "
-                            f"{self.label_names[batch['labels'][i]]} |")
+                rows.append(
+                    f"| {datamodule.decode_tokens(batch['tokens'][i])} | "
+                    f"{self.label_names[predictions[i]]} | "
+                    f"{self.label_names[batch['labels'][i]]} |"
+                )
             self.log_text("val/samples", "\n".join(rows))
 
     @torch.no_grad()
