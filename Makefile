@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 # CPU wheel; a GPU user overrides it, e.g. `make install TORCH_SPEC="torch==2.13.0 --index-url ..."`.
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
+ARGS ?=
 
 .PHONY: install test test-full lint format bench train tensorboard clean
 
@@ -32,8 +33,9 @@ format:
 bench:
 	$(BIN)/python scripts/bench_cells.py
 
+# The default experiment (built-in sentiment data, offline). Extra overrides: make train ARGS="cell=gru"
 train:
-	$(BIN)/python scripts/train_default.py
+	$(BIN)/rnnkit-train experiment=sentiment $(ARGS)
 
 tensorboard:
 	$(BIN)/tensorboard --logdir logs

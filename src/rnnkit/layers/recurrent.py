@@ -90,6 +90,7 @@ class Recurrent(nn.Module):
 
         self.cells = nn.ModuleDict()
         self._adopted: list[tuple[RecurrentCell, str, str]] = []
+        self._adopted_by_name: dict[str, tuple[RecurrentCell, str]] = {}
         layer_input_size = input_size
         for layer in range(num_layers):
             for direction in range(self.num_directions):
@@ -103,6 +104,7 @@ class Recurrent(nn.Module):
                 self.cells[suffix] = built
                 self._adopt_parameters(built, suffix)
             layer_input_size = self.num_directions * built.output_size
+        self.register_load_state_dict_post_hook(_rebind_after_load)
         first = self.cells["l0"]
         self.state_size = first.state_size
         self.output_size = first.output_size
@@ -128,10 +130,23 @@ class Recurrent(nn.Module):
             self.register_parameter(layer_name, parameter)
             cell.__dict__[name] = parameter
             self._adopted.append((cell, name, layer_name))
+            self._adopted_by_name[layer_name] = (cell, name)
 
     def _bind_cell_parameters(self) -> None:
         for cell, name, layer_name in self._adopted:
             cell.__dict__[name] = getattr(self, layer_name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        adopted = self.__dict__.get("_adopted_by_name")
+        if adopted and name in adopted:
+            cell, cell_name = adopted[name]
+            cell.__dict__[cell_name] = value
+
+    def _apply(self, fn, recurse: bool = True):  # noqa: ANN001 - torch's signature
+        result = super()._apply(fn, recurse)
+        self._bind_cell_parameters()
+        return result
 
     @property
     def uses_fused_kernel(self) -> bool:
@@ -168,18 +183,19 @@ class Recurrent(nn.Module):
             raise ValueError(
                 f"input: expected a Tensor or PackedSequence, got {type(input).__name__}"
             )
+        if input.dim() not in (2, 3):
+            raise ValueError(
+                f"input: expected (L, N, H_in), (N, L, H_in) with batch_first, or unbatched "
+                f"(L, H_in), got shape {tuple(input.shape)}"
+            )
         self._check_features("input", input)
         if input.dim() == 2:
             if lengths is not None:
                 raise ValueError("lengths: not supported for an unbatched (L, H_in) input")
             state = self._unbatched_state(hx)
-            output, final = self.forward(input.unsqueeze(1), state)
-            return output.squeeze(1), _map_state(final, lambda s: s.squeeze(1))
-        if input.dim() != 3:
-            raise ValueError(
-                f"input: expected (L, N, H_in), (N, L, H_in) with batch_first, or unbatched "
-                f"(L, H_in), got shape {tuple(input.shape)}"
-            )
+            batch_dim = 0 if self.batch_first else 1
+            output, final = self.forward(input.unsqueeze(batch_dim), state)
+            return output.squeeze(batch_dim), _map_state(final, lambda s: s.squeeze(1))
         if lengths is not None:
             return self._forward_with_lengths(input, hx, lengths)
         time_major = input.transpose(0, 1) if self.batch_first else input
@@ -355,6 +371,11 @@ class Recurrent(nn.Module):
             parts.append("bidirectional=True")
         parts.append(f"backend={self.backend!r}")
         return ", ".join(parts)
+
+
+def _rebind_after_load(module: Recurrent, incompatible_keys: Any) -> None:
+    """``load_state_dict(assign=True)`` replaces the layer's parameters: point the cells at them."""
+    module._bind_cell_parameters()
 
 
 def _check_positive_int(name: str, value: Any) -> None:

@@ -1,1 +1,0 @@
-"""Placeholder until the training framework lands: trains a tiny LSTM classifier offline."""

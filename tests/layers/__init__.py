@@ -1,0 +1,1 @@
+"""Test package, so that module names here (test_bad_input) do not clash with other test dirs."""
