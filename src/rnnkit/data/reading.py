@@ -1,0 +1,201 @@
+"""Line-level reading of data files: every bad line is reported by file and line, never dropped
+silently.
+
+The loaders of real datasets (SST-2, IMDB, CSV/TSV/JSONL tables, CoNLL, parallel text) share
+three things from here:
+
+* :func:`read_lines` yields ``(line_number, text)`` of a UTF-8 file, 1-based, without the line
+  ending (``\\n`` or ``\\r\\n``) and without a leading byte-order mark; a line that is not valid
+  UTF-8 is reported with its line and byte column instead of failing the whole file with a
+  ``UnicodeDecodeError`` that names neither.
+* :class:`BadLinePolicy` decides what a malformed line does: ``on_bad_line="error"`` (the
+  default everywhere) raises ``ValueError("<file>, line 17: <what is wrong>")``;
+  ``"skip"`` drops the line and, when the file is finished, warns once with the count and the
+  first problem: ``skipped 3 bad lines in train.tsv (first: line 17: ...)``.
+* :func:`split_off` carves a validation split from the training examples, deterministically.
+
+Example::
+
+    with BadLinePolicy(path, on_bad_line) as policy:
+        for line_number, text in read_lines(path, policy):
+            fields = text.split("\\t")
+            if len(fields) != 2:
+                policy.report(f"expected 2 tab-separated columns, found {len(fields)}", line_number)
+                continue
+            ...
+"""
+
+from __future__ import annotations
+
+import random
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+ON_BAD_LINE = ("error", "skip")
+"""The values of every loader's ``on_bad_line`` option."""
+
+UTF8_BOM = b"\xef\xbb\xbf"
+
+Example = TypeVar("Example")
+
+
+class BadLineWarning(UserWarning):
+    """The summary of the bad lines skipped in one file (``on_bad_line="skip"``)."""
+
+
+def check_on_bad_line(value: Any, argument: str = "on_bad_line") -> str:
+    """``value`` if it is one of :data:`ON_BAD_LINE`, else a ValueError naming ``argument``."""
+    if value not in ON_BAD_LINE:
+        raise ValueError(f"{argument}: expected one of {list(ON_BAD_LINE)}, got {value!r}")
+    return value
+
+
+def location(path: str | Path, line_number: int | None = None) -> str:
+    """``"<path>, line <n>"`` (or just the path), the prefix of every bad-line message."""
+    return f"{path}, line {line_number}" if line_number is not None else str(path)
+
+
+class BadLinePolicy:
+    """What happens to the malformed lines of one file (or one folder of files).
+
+    Args:
+        source: the file (or folder) being read; messages name it.
+        on_bad_line: ``"error"``: :meth:`report` raises ``ValueError("<file>, line <n>:
+            <problem>")``. ``"skip"``: :meth:`report` records the line, the caller drops it,
+            and :meth:`finish` (or leaving the ``with`` block normally) warns once with a
+            :class:`BadLineWarning`: ``skipped 3 bad lines in <source> (first: line 17: ...)``.
+
+    Attributes:
+        skipped: ``(where, problem)`` of every skipped line, in reading order.
+    """
+
+    def __init__(self, source: str | Path, on_bad_line: str = "error") -> None:
+        self.source = source
+        self.on_bad_line = check_on_bad_line(on_bad_line)
+        self.skipped: list[tuple[str, str]] = []
+        self._finished = False
+
+    def report(
+        self, problem: str, line_number: int | None = None, path: str | Path | None = None
+    ) -> None:
+        """A bad line: raise (``"error"``) or record it (``"skip"``); the caller skips it.
+
+        ``path`` names the file when it differs from :attr:`source` (a folder of files).
+        """
+        where = location(self.source if path is None else path, line_number)
+        if self.on_bad_line == "error":
+            raise ValueError(f"{where}: {problem}")
+        self.skipped.append((where, problem))
+
+    def summary(self) -> str:
+        """``"skipped N bad lines in <source> (first: <where>: <problem>)"``, or ``""``."""
+        if not self.skipped:
+            return ""
+        where, problem = self.skipped[0]
+        if where.startswith(f"{self.source}, "):
+            where = where[len(f"{self.source}, ") :]
+        noun = "line" if len(self.skipped) == 1 else "lines"
+        return (
+            f"skipped {len(self.skipped)} bad {noun} in {self.source} (first: {where}: {problem})"
+        )
+
+    def finish(self) -> None:
+        """Warn once about the skipped lines (nothing when none was skipped)."""
+        if not self._finished and self.skipped:
+            warnings.warn(self.summary(), BadLineWarning, stacklevel=3)
+        self._finished = True
+
+    def __enter__(self) -> BadLinePolicy:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.finish()
+
+
+def read_lines(path: str | Path, policy: BadLinePolicy | None = None) -> Iterator[tuple[int, str]]:
+    """``(line_number, text)`` for each line of the UTF-8 file ``path`` (numbers start at 1).
+
+    The line ending (``\\n``, ``\\r\\n``) and a UTF-8 byte-order mark at the start of the file
+    are removed; blank lines are yielded like any other (the format decides what they mean).
+    A line that is not valid UTF-8 goes to ``policy`` (default: raise) as
+    ``"not valid UTF-8: byte 0xe9 at column 12"`` and is not yielded.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: a line is not valid UTF-8 and the policy is ``"error"``.
+    """
+    policy = policy if policy is not None else BadLinePolicy(path)
+    with open(path, "rb") as stream:
+        for line_number, raw in enumerate(stream, start=1):
+            if line_number == 1 and raw.startswith(UTF8_BOM):
+                raw = raw[len(UTF8_BOM) :]
+            raw = raw.rstrip(b"\n")
+            if raw.endswith(b"\r"):
+                raw = raw[:-1]
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                byte = raw[error.start]
+                policy.report(
+                    f"not valid UTF-8: byte 0x{byte:02x} at column {error.start + 1} "
+                    "(expected UTF-8 text; re-encode the file, e.g. with iconv -t UTF-8)",
+                    line_number,
+                    path,
+                )
+                continue
+            yield line_number, text
+
+
+def check_fraction(value: Any, argument: str) -> float:
+    """``value`` if it is a number strictly between 0 and 1, else a ValueError naming
+    ``argument``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"{argument}: expected a number in (0, 1), got {value!r}")
+    return float(value)
+
+
+def split_off(
+    examples: Sequence[Example],
+    fraction: float,
+    seed: int = 0,
+    group: Callable[[Example], Any] | None = None,
+    argument: str = "val_ratio",
+) -> tuple[list[Example], list[Example]]:
+    """Split ``examples`` into ``(kept, carved)`` with ``round(fraction * n)`` carved.
+
+    Deterministic for a given ``seed`` and input order, and stratified when ``group`` is given
+    (e.g. the label): each group gives up ``round(fraction * size)`` of its examples, so the
+    carved split keeps the class balance. Both parts keep the input order.
+
+    Raises:
+        ValueError: ``fraction`` is not in ``(0, 1)``, or leaves a part empty (named
+            ``argument``).
+    """
+    check_fraction(fraction, argument)
+    groups: dict[Any, list[int]] = defaultdict(list)
+    for index, example in enumerate(examples):
+        groups[group(example) if group is not None else None].append(index)
+    rng = random.Random(seed)
+    carved_indices: set[int] = set()
+    for key in sorted(groups, key=repr):
+        indices = groups[key]
+        rng.shuffle(indices)
+        carved_indices.update(indices[: round(fraction * len(indices))])
+    kept = [e for i, e in enumerate(examples) if i not in carved_indices]
+    carved = [e for i, e in enumerate(examples) if i in carved_indices]
+    if not kept or not carved:
+        raise ValueError(
+            f"{argument}: {fraction} of {len(examples)} examples leaves "
+            f"{len(kept)} to train on and {len(carved)} to validate on; expected both non-empty"
+        )
+    return kept, carved
