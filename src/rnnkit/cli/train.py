@@ -12,6 +12,7 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rnnkit.cli.checkpoint import check_task, load_checkpoint
@@ -83,6 +84,8 @@ def print_summary(cfg: DictConfig, datamodule: RnnkitDataModule, task: Recurrent
 
 def train(cfg: DictConfig) -> float | None:
     """Train (and test) from a composed config; return the optimised metric for sweeps."""
+    if cfg.get("num_threads"):
+        torch.set_num_threads(int(cfg.num_threads))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg.data)
     datamodule.setup("fit")
