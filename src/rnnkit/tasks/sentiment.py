@@ -59,10 +59,14 @@ class SentimentTask(RecurrentTask):
         logits = self(batch["tokens"], batch["lengths"])
         loss = F.cross_entropy(logits, batch["labels"])
         predictions = logits.argmax(-1)
-        self.metrics_for(split).update(predictions, batch["labels"])
+        metrics = self.metrics_for(split)
+        metrics.update(predictions, batch["labels"])
         size = batch["labels"].shape[0]
-        self.log(f"{split}/loss", loss, prog_bar=split != "test", batch_size=size)
-        self.log_dict(self.metrics_for(split), prog_bar=split == "val", batch_size=size)
+        self.log(f"{split}/loss", loss, prog_bar=split != "test", batch_size=size, on_epoch=True)
+        # Logged once per epoch from the accumulated state: the whole split, not a batch mean.
+        self.log_dict(
+            metrics, prog_bar=split == "val", batch_size=size, on_step=False, on_epoch=True
+        )
         if split == "val":
             self.confusion.update(predictions, batch["labels"])
             if not hasattr(self, "_samples"):

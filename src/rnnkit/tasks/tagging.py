@@ -1,0 +1,158 @@
+"""Sequence tagging: many-to-many, one tag per token (POS, NER), optionally with a CRF."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import MulticlassAccuracy
+
+from rnnkit.data.tag_schemes import ENTITY_SCHEMES
+from rnnkit.patterns.sequence_tagger import PADDING_TAG, SequenceTagger
+from rnnkit.tasks.base import RecurrentTask
+from rnnkit.tasks.entity_f1 import EntityF1, entity_chunks
+
+CRF_CONSTRAINED_SCHEMES = ("BIO", "BIOES")
+
+
+class TaggingTask(RecurrentTask):
+    """Embedding → recurrent layer → dropout → per-token tag scores (→ CRF).
+
+    ``model`` keys: ``embedding_dim``, ``dropout``, ``crf`` (true: a linear-chain CRF trained by
+    its negative log-likelihood and decoded by Viterbi; false: independent per-token softmax),
+    ``crf_constraints`` (default true: with BIO or BIOES tags the CRF forbids the transitions the
+    scheme does not allow, such as ``O`` → ``I-PER``).
+
+    Metrics per split: ``acc`` (token accuracy over real tokens) and, when the data's tags are
+    entity tags (IOB1/BIO/BIOES), ``entity_f1`` (exact chunk match, micro over types, equal to
+    seqeval's). Each validation epoch logs tagged sentences (``word/TAG``, errors marked with
+    the gold tag) to TensorBoard.
+    """
+
+    task = "tagging"
+
+    def build_model(self, model: dict[str, Any], spec: dict[str, Any]) -> nn.Module:
+        self.tag_names = list(spec["tag_names"])
+        self.tag_scheme = spec.get("tag_scheme", "none")
+        crf = model.get("crf", False)
+        if not isinstance(crf, bool):
+            raise ValueError(f"model.crf: expected true or false, got {crf!r}")
+        constrain = model.get("crf_constraints", True)
+        if not isinstance(constrain, bool):
+            raise ValueError(f"model.crf_constraints: expected true or false, got {constrain!r}")
+        constrain = crf and constrain and self.tag_scheme in CRF_CONSTRAINED_SCHEMES
+        embedding = nn.Embedding(
+            spec["vocab_size"], model["embedding_dim"], padding_idx=spec["pad_index"]
+        )
+        rnn = self.build_recurrent(model["embedding_dim"])
+        metrics = {
+            "acc": MulticlassAccuracy(
+                len(self.tag_names), average="micro", ignore_index=PADDING_TAG
+            )
+        }
+        if self.tag_scheme in ENTITY_SCHEMES:
+            metrics["entity_f1"] = EntityF1(self.tag_names, self.tag_scheme)
+        self.make_split_metrics(MetricCollection(metrics))
+        return SequenceTagger(
+            rnn,
+            len(self.tag_names),
+            input_layer=embedding,
+            dropout=model.get("dropout", 0.0),
+            crf=crf,
+            crf_labels=self.tag_names if constrain else None,
+            crf_scheme=self.tag_scheme if constrain else None,
+        )
+
+    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Emission scores ``(N, L, num_tags)`` for word ids ``(N, L)`` with ``lengths (N,)``."""
+        return self.model(tokens, lengths)
+
+    def _shared_step(self, batch: dict[str, Any], split: str) -> torch.Tensor:
+        emissions = self(batch["tokens"], batch["lengths"])
+        tags = batch["tags"]
+        loss = self.model.loss_from_emissions(emissions, tags, batch["lengths"])
+        predictions = self.model.decode_from_emissions(emissions, batch["lengths"])
+        self.metrics_for(split).update(predictions, tags)
+        size = tags.shape[0]
+        self.log(f"{split}/loss", loss, prog_bar=split != "test", batch_size=size)
+        # update() (not forward) fills the metrics: log them per epoch, in training too.
+        self.log_dict(
+            self.metrics_for(split),
+            on_step=False,
+            on_epoch=True,
+            prog_bar=split == "val",
+            batch_size=size,
+        )
+        if split == "val" and not hasattr(self, "_samples"):
+            self._samples = (batch, predictions)
+        return loss
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        samples = self.__dict__.pop("_samples", None)
+        if self.trainer.sanity_checking or samples is None:
+            return
+        batch, predictions = samples
+        lines = []
+        for i in range(min(8, len(batch["words"]))):
+            words = batch["words"][i]
+            predicted = self.tag_names_of(predictions[i])
+            gold = self.tag_names_of(batch["tags"][i])
+            lines.append(self.format_tagged(words, predicted, gold, markdown=True))
+        self.log_text("val/samples", "  \n".join(lines))
+
+    # ---- human-readable output ---------------------------------------------------------
+
+    def tag_names_of(self, ids: torch.Tensor) -> list[str]:
+        return [self.tag_names[i] for i in ids.tolist() if i != PADDING_TAG]
+
+    @staticmethod
+    def format_tagged(
+        words: list[str],
+        predicted: list[str],
+        gold: list[str] | None = None,
+        markdown: bool = False,
+    ) -> str:
+        """``word/TAG`` per token; with ``gold``, a wrong tag is marked ``word/TAG[gold: G]``
+        (bold in markdown)."""
+        parts = []
+        for i, (word, tag) in enumerate(zip(words, predicted)):
+            if gold is not None and gold[i] != tag:
+                wrong = f"{word}/{tag}[gold: {gold[i]}]"
+                parts.append(f"**{wrong}**" if markdown else wrong)
+            else:
+                parts.append(f"{word}/{tag}")
+        return " ".join(parts)
+
+    @torch.no_grad()
+    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
+        """One line per sentence: ``word/TAG ...``, then the entities found (entity schemes)."""
+        if options:
+            name = sorted(options)[0]
+            raise ValueError(
+                f"{name}: the tagging task takes no prediction options, got "
+                f"{name}={options[name]!r}"
+            )
+        predictions = self.model.decode(batch["tokens"], batch["lengths"])
+        lines = []
+        for words, row in zip(batch["words"], predictions):
+            tags = self.tag_names_of(row)
+            line = self.format_tagged(words, tags)
+            if self.tag_scheme in ENTITY_SCHEMES:
+                found = [
+                    f"{kind}: {' '.join(words[first : last + 1])}"
+                    for kind, first, last in entity_chunks(tags, self.tag_scheme)
+                ]
+                line += "\t[" + "; ".join(found) + "]"
+            lines.append(line)
+        return lines
