@@ -1,0 +1,374 @@
+"""Multivariate time-series forecasting data: dated series cut into sliding windows."""
+
+from __future__ import annotations
+
+import csv
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rnnkit.data.datamodule import RnnkitDataModule
+
+
+class ForecastingDataModule(RnnkitDataModule):
+    """Series in, windows ``history -> next horizon steps`` out.
+
+    A raw example is one series: ``{"dates": list[str] (ISO dates, one per step), "values":
+    (T, F) numbers, "feature_names": list[str], "target_names": list[str] (the features to
+    forecast), "known_future_names": list[str] (optional: features known in advance for the
+    horizon too, e.g. calendar phases)}``, optionally with ``"source"`` (a name for errors).
+    Subclasses say where the series come from (:meth:`load_split`); a split may hold several
+    series (windows never cross from one to the next).
+
+    Fitted on the training split only: a standard scaler (per-feature mean and standard
+    deviation, stored as JSON) and the feature, target and known-future names.
+
+    Windows start every ``stride`` steps; each has ``input_length`` history steps and the next
+    ``horizon`` steps. Batches (all on the scaler's normalised scale):
+
+    * ``history (N, L, F)``: every feature over the input window;
+    * ``target (N, H, T)``: the target features over the horizon (absent in prediction);
+    * ``future_covariates (N, H, C)``: the known-future features over the horizon, only when
+      there are some (``C > 0``);
+    * ``horizon_dates``: per window, the ISO dates of the horizon steps (may be empty
+      strings when unknown), and ``sources``.
+
+    Args:
+        input_length: ``L``, history steps per window.
+        horizon: ``H``, forecast steps per window.
+        stride: steps between consecutive window starts.
+        known_future: names of the known-future features; None takes them from the data
+            (``known_future_names``), ``[]`` uses none.
+        date_column: the date column of prediction CSV files.
+    """
+
+    task = "forecasting"
+
+    def __init__(
+        self,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        input_length: int = 24,
+        horizon: int = 6,
+        stride: int = 1,
+        known_future: list[str] | None = None,
+        date_column: str = "date",
+    ) -> None:
+        super().__init__(batch_size, num_workers, seed)
+        for name, value in (
+            ("input_length", input_length),
+            ("horizon", horizon),
+            ("stride", stride),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+        self.input_length = input_length
+        self.horizon = horizon
+        self.stride = stride
+        self.known_future_option = None if known_future is None else list(known_future)
+        self.date_column = date_column
+        self.feature_names: list[str] = []
+        self.target_names: list[str] = []
+        self.known_future_names: list[str] = []
+        self.mean: list[float] = []
+        self.std: list[float] = []
+
+    # ---- fitted state ------------------------------------------------------------------
+
+    def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
+        if not train_examples:
+            raise ValueError("train split: expected at least one series, got none")
+        first = train_examples[0]
+        self.feature_names = [str(n) for n in first["feature_names"]]
+        self.target_names = [str(n) for n in first["target_names"]]
+        known = (
+            first.get("known_future_names") or []
+            if self.known_future_option is None
+            else self.known_future_option
+        )
+        self.known_future_names = [str(n) for n in known]
+        for name, names in (
+            ("target_names", self.target_names),
+            ("known_future", self.known_future_names),
+        ):
+            missing = [n for n in names if n not in self.feature_names]
+            if missing:
+                raise ValueError(
+                    f"{name}: {missing} are not among the features {self.feature_names}"
+                )
+        if not self.target_names:
+            raise ValueError("target_names: expected at least one target feature, got none")
+        overlap = set(self.target_names) & set(self.known_future_names)
+        if overlap:
+            raise ValueError(
+                f"known_future: {sorted(overlap)} are targets; a target cannot be known in advance"
+            )
+        values = np.concatenate([self.raw_values(e) for e in train_examples])
+        self.mean = values.mean(axis=0).tolist()
+        self.std = np.maximum(values.std(axis=0), 1e-8).tolist()
+
+    def artifacts(self) -> dict[str, Any]:
+        return {
+            "feature_names": self.feature_names,
+            "target_names": self.target_names,
+            "known_future_names": self.known_future_names,
+            "scaler": {"mean": self.mean, "std": self.std},
+        }
+
+    def load_artifacts(self, artifacts: dict[str, Any]) -> None:
+        self.feature_names = list(artifacts["feature_names"])
+        self.target_names = list(artifacts["target_names"])
+        self.known_future_names = list(artifacts["known_future_names"])
+        self.mean = list(artifacts["scaler"]["mean"])
+        self.std = list(artifacts["scaler"]["std"])
+
+    @property
+    def target_indices(self) -> list[int]:
+        return [self.feature_names.index(n) for n in self.target_names]
+
+    @property
+    def covariate_indices(self) -> list[int]:
+        return [self.feature_names.index(n) for n in self.known_future_names]
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return {
+            "num_features": len(self.feature_names),
+            "num_targets": len(self.target_names),
+            "horizon": self.horizon,
+            "num_covariates": len(self.known_future_names),
+            "input_length": self.input_length,
+            "target_indices": self.target_indices,
+            "feature_names": self.feature_names,
+            "target_names": self.target_names,
+            "target_mean": [self.mean[i] for i in self.target_indices],
+            "target_std": [self.std[i] for i in self.target_indices],
+        }
+
+    # ---- scaling -----------------------------------------------------------------------
+
+    def scale(self, values: np.ndarray) -> np.ndarray:
+        """``(..., F)`` original units -> normalised."""
+        return (values - np.asarray(self.mean)) / np.asarray(self.std)
+
+    def unscale_targets(self, targets: torch.Tensor) -> torch.Tensor:
+        """``(..., T)`` normalised targets -> original units."""
+        index = self.target_indices
+        mean = torch.tensor(
+            [self.mean[i] for i in index], dtype=targets.dtype, device=targets.device
+        )
+        std = torch.tensor([self.std[i] for i in index], dtype=targets.dtype, device=targets.device)
+        return targets * std + mean
+
+    def raw_values(self, example: dict[str, Any]) -> np.ndarray:
+        """``(T, F)`` float64 values of a series, columns in the fitted feature order."""
+        source = example.get("source", "the data")
+        values = np.asarray(example["values"], dtype=np.float64)
+        names = [str(n) for n in example["feature_names"]]
+        if values.ndim != 2 or values.shape[1] != len(names):
+            raise ValueError(
+                f"values in {source}: expected shape (T, {len(names)}) for the "
+                f"features {names}, got {values.shape}"
+            )
+        if self.feature_names:
+            missing = [n for n in self.feature_names if n not in names]
+            if missing:
+                raise ValueError(
+                    f"series in {source}: missing the features {missing} (expected "
+                    f"{self.feature_names})"
+                )
+            values = values[:, [names.index(n) for n in self.feature_names]]
+        bad = np.argwhere(~np.isfinite(values))
+        if len(bad):
+            step, column = bad[0]
+            raise ValueError(
+                f"values in {source}: NaN or infinite value at step {step} of "
+                f"{self.feature_names[column] if self.feature_names else column}"
+            )
+        return values
+
+    # ---- examples and windows ----------------------------------------------------------
+
+    def encode(self, example: dict[str, Any]) -> dict[str, Any]:
+        """A series, normalised: ``{"values": (T, F) float32 tensor, "dates", "source"}``."""
+        values = self.raw_values(example)
+        dates = [str(d) for d in example.get("dates") or [""] * len(values)]
+        if len(dates) != len(values):
+            raise ValueError(
+                f"dates in {example.get('source', 'the data')}: expected one per "
+                f"step ({len(values)}), got {len(dates)}"
+            )
+        return {
+            "values": torch.tensor(self.scale(values), dtype=torch.float32),
+            "dates": dates,
+            "source": str(example.get("source", "series")),
+        }
+
+    def windows(self, series: dict[str, Any]) -> list[dict[str, Any]]:
+        """Every window of a normalised series, starting each ``stride`` steps."""
+        values, dates = series["values"], series["dates"]
+        span = self.input_length + self.horizon
+        targets, covariates = self.target_indices, self.covariate_indices
+        out = []
+        for start in range(0, len(values) - span + 1, self.stride):
+            middle = start + self.input_length
+            future = values[middle : start + span]
+            out.append(
+                {
+                    "history": values[start:middle],
+                    "target": future[:, targets],
+                    "covariates": future[:, covariates] if covariates else None,
+                    "horizon_dates": dates[middle : start + span],
+                    "source": f"{series['source']} step {start}",
+                }
+            )
+        return out
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        super().setup(stage)
+        for split, series in self.datasets.items():
+            self.datasets[split] = [w for s in series for w in self.windows(s)]
+            if not self.datasets[split]:
+                raise ValueError(
+                    f"{split} split: no window of input_length + horizon = "
+                    f"{self.input_length + self.horizon} steps fits in its series"
+                )
+
+    def collate(self, windows: list[dict[str, Any]]) -> dict[str, Any]:
+        batch: dict[str, Any] = {
+            "history": torch.stack([w["history"] for w in windows]),
+            "horizon_dates": [w["horizon_dates"] for w in windows],
+            "sources": [w["source"] for w in windows],
+        }
+        if all(w.get("target") is not None for w in windows):
+            batch["target"] = torch.stack([w["target"] for w in windows])
+        if self.known_future_names:
+            batch["future_covariates"] = torch.stack([w["covariates"] for w in windows])
+        return batch
+
+    # ---- prediction input --------------------------------------------------------------
+
+    def parse_raw(self, raw: str) -> list[dict[str, Any]]:
+        """A CSV file with a header: one column per training feature (any order, extra
+        columns ignored) and optionally the date column (``date_column``), one row per step.
+
+        The last ``input_length`` complete rows are the history. When the model uses
+        known-future features, the file must end with ``horizon`` future rows in which the
+        target cells are empty and the known-future cells are filled. Errors name the file and
+        line: a missing column, too few rows, an empty, non-numeric or NaN cell.
+        """
+        path = Path(raw)
+        if not path.is_file():
+            raise FileNotFoundError(2, "CSV file not found", str(path))
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            columns = reader.fieldnames or []
+            missing = [n for n in self.feature_names if n not in columns]
+            if missing:
+                raise ValueError(
+                    f"{path}: missing the columns {missing}; expected a header with "
+                    f"{self.feature_names} (and optionally {self.date_column!r}), "
+                    f"got {columns}"
+                )
+            rows = [(line, row) for line, row in enumerate(reader, start=2)]
+        targets = set(self.target_names)
+        future: list[tuple[int, dict[str, str]]] = []
+        while rows and all(not (rows[-1][1].get(n) or "").strip() for n in targets):
+            future.insert(0, rows.pop())
+        if self.known_future_names and len(future) != self.horizon:
+            raise ValueError(
+                f"{path}: the model reads the known-future features {self.known_future_names}: "
+                f"expected {self.horizon} (horizon) future rows at the end with empty "
+                f"{self.target_names} and filled {self.known_future_names}, got {len(future)}"
+            )
+        if not self.known_future_names and future:
+            raise ValueError(f"{path}: line {future[0][0]}: empty {self.target_names} cell")
+        if len(rows) < self.input_length:
+            raise ValueError(
+                f"{path}: expected at least {self.input_length} (input_length) rows "
+                f"of history, got {len(rows)}"
+            )
+        history = rows[-self.input_length :]
+        values = np.array(
+            [self._row_values(path, line, row, self.feature_names) for line, row in history]
+        )
+        dates = [(row.get(self.date_column) or "").strip() for _, row in history]
+        example = {
+            "dates": dates,
+            "values": values,
+            "feature_names": self.feature_names,
+            "source": str(path),
+        }
+        if future:
+            example["future_covariates"] = np.array(
+                [self._row_values(path, line, row, self.known_future_names) for line, row in future]
+            )
+            example["future_dates"] = [
+                (row.get(self.date_column) or "").strip() for _, row in future
+            ]
+        return [example]
+
+    @staticmethod
+    def _row_values(path: Path, line: int, row: dict[str, str], names: list[str]) -> list[float]:
+        values = []
+        for name in names:
+            cell = (row.get(name) or "").strip()
+            try:
+                value = float(cell)
+            except ValueError:
+                raise ValueError(
+                    f"{path}: line {line}: column {name!r}: expected a number, got {cell!r}"
+                ) from None
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"{path}: line {line}: column {name!r}: expected a finite number, got {cell!r}"
+                )
+            values.append(value)
+        return values
+
+    def batch_from_raw(self, raw: str) -> dict[str, Any]:
+        """One prediction window per parsed series: its last ``input_length`` steps."""
+        windows = []
+        for example in self.parse_raw(raw):
+            series = self.encode(example)
+            future_dates = example.get("future_dates") or infer_dates(series["dates"], self.horizon)
+            covariates = None
+            if self.known_future_names:
+                known = np.asarray(example["future_covariates"], dtype=np.float64)
+                index = self.covariate_indices
+                scaled = (known - np.asarray(self.mean)[index]) / np.asarray(self.std)[index]
+                covariates = torch.tensor(scaled, dtype=torch.float32)
+            windows.append(
+                {
+                    "history": series["values"][-self.input_length :],
+                    "target": None,
+                    "covariates": covariates,
+                    "horizon_dates": future_dates,
+                    "source": series["source"],
+                }
+            )
+        return self.collate(windows)
+
+
+def infer_dates(dates: list[str], count: int) -> list[str]:
+    """The ``count`` dates after ``dates`` when they are ISO dates evenly spaced, else ``""``."""
+    try:
+        parsed = [datetime.fromisoformat(d) for d in dates[-3:]]
+    except (TypeError, ValueError):
+        return [""] * count
+    if len(parsed) < 2:
+        return [""] * count
+    steps = {b - a for a, b in zip(parsed, parsed[1:])}
+    if len(steps) != 1:
+        return [""] * count
+    (step,) = steps
+    with_time = any(len(d) > 10 for d in dates[-3:])
+    future = [parsed[-1] + step * k for k in range(1, count + 1)]
+    return [d.isoformat(sep=" ") if with_time else d.date().isoformat() for d in future]

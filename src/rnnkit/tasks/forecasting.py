@@ -1,0 +1,267 @@
+"""Multi-step time-series forecasting: a history window in, the next ``horizon`` steps out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import (
+    MeanAbsoluteError,
+    MeanAbsolutePercentageError,
+    MeanSquaredError,
+    MetricCollection,
+    SymmetricMeanAbsolutePercentageError,
+)
+
+from rnnkit.patterns.forecaster import STRATEGIES, Forecaster
+from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
+from rnnkit.tasks.base import RecurrentTask
+from rnnkit.tasks.figures import forecast_figure
+
+SPLITS = ("train", "val", "test")
+WINDOW_NORMS = ("last", "mean", "none")
+
+
+def error_metrics() -> MetricCollection:
+    """MAE, MSE, RMSE, MAPE and sMAPE, accumulated over the whole split."""
+    return MetricCollection(
+        {
+            "mae": MeanAbsoluteError(),
+            "mse": MeanSquaredError(),
+            "rmse": MeanSquaredError(squared=False),
+            "mape": MeanAbsolutePercentageError(),
+            "smape": SymmetricMeanAbsolutePercentageError(),
+        }
+    )
+
+
+class WindowForecaster(nn.Module):
+    """A :class:`~rnnkit.patterns.forecaster.Forecaster` that works relative to each window.
+
+    With ``window_norm="last"`` (or ``"mean"``) the target features' last (or mean) value in
+    the history is subtracted from them in the history and added back to the forecast, so the
+    network predicts the change from there (as RevIN does with the window's statistics): a
+    trending series then stays in the range seen in training. ``"none"`` forecasts levels.
+    """
+
+    def __init__(self, forecaster: Forecaster, target_indices: list[int], window_norm: str):
+        super().__init__()
+        if window_norm not in WINDOW_NORMS:
+            raise ValueError(f"window_norm: expected one of {WINDOW_NORMS}, got {window_norm!r}")
+        self.forecaster = forecaster
+        self.window_norm = window_norm
+        self.register_buffer("target_indices", torch.tensor(target_indices), persistent=False)
+
+    def offset(self, history: Tensor) -> Tensor | None:
+        """``(N, 1, T)``: what is subtracted from the targets of ``history (N, L, F)``."""
+        targets = history.index_select(2, self.target_indices)
+        if self.window_norm == "last":
+            return targets[:, -1:]
+        if self.window_norm == "mean":
+            return targets.mean(dim=1, keepdim=True)
+        return None
+
+    def forward(
+        self,
+        history: Tensor,
+        future_covariates: Tensor | None = None,
+        target: Tensor | None = None,
+        teacher_forcing_ratio: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """``history (N, L, F)`` -> forecast ``(N, H, T)`` (same scale as the history)."""
+        offset = self.offset(history)
+        if offset is not None:
+            shift = torch.zeros_like(history[:, :1])
+            shift[:, :, self.target_indices] = offset
+            history = history - shift
+            target = None if target is None else target - offset
+        forecast = self.forecaster(
+            history, future_covariates, target, teacher_forcing_ratio, generator=generator
+        )
+        return forecast if offset is None else forecast + offset
+
+
+class ForecastingTask(RecurrentTask):
+    """Recurrent encoder -> ``Forecaster`` (``model.strategy``: direct | autoregressive).
+
+    Loss: MSE on the normalised scale. Metrics (MAE, MSE, RMSE, MAPE, sMAPE) per split on the
+    normalised scale (``val/mse``) and in original units (``val/mse_original``), beside the
+    order-blind baseline, the window mean repeated over the horizon (``val/baseline_mse``,
+    ``val/baseline_mse_original``, ``val/baseline_mae_original``), and persistence of the last
+    value (``val/persistence_mse_original``, ``val/persistence_mae_original``). The
+    autoregressive decoder is teacher-forced with the ratio of ``model.teacher_forcing`` (a
+    :class:`~rnnkit.patterns.teacher_forcing.TeacherForcingSchedule`, logged as
+    ``train/teacher_forcing_ratio``). Each validation epoch logs a forecast-vs-truth figure.
+    """
+
+    task = "forecasting"
+
+    def build_model(self, model: dict[str, Any], spec: dict[str, Any]) -> nn.Module:
+        self.spec = dict(spec)
+        strategy = model.get("strategy", "direct")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"model.strategy: expected one of {STRATEGIES}, got {strategy!r}")
+        schedule = model.get("teacher_forcing")
+        if strategy == "direct" and schedule:
+            raise ValueError(
+                "model.teacher_forcing: only used by strategy=autoregressive (the "
+                f"direct strategy has no decoder inputs); got {schedule}; set it "
+                "to null"
+            )
+        self.teacher_forcing = None
+        if schedule:
+            try:
+                self.teacher_forcing = TeacherForcingSchedule(**schedule)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"model.teacher_forcing: {error}") from None
+        num_targets, num_covariates = spec["num_targets"], spec["num_covariates"]
+        encoder = self.build_recurrent(spec["num_features"])
+        decoder, target_indices = None, None
+        if strategy == "autoregressive":
+            if self.hparams.cell.get("bidirectional"):
+                raise ValueError(
+                    "cell.bidirectional: the autoregressive decoder runs forward "
+                    "in time and cannot be bidirectional; set it to false or use "
+                    "model.strategy=direct"
+                )
+            decoder = self.build_recurrent(num_targets + num_covariates)
+            target_indices = spec["target_indices"]
+        forecaster = Forecaster(
+            encoder, spec["horizon"], num_targets, strategy, decoder, num_covariates, target_indices
+        )
+        self.make_split_metrics(error_metrics())
+        groups = {
+            "original": error_metrics().clone(postfix="_original"),
+            "baseline": MetricCollection({"mse": MeanSquaredError()}, prefix="baseline_"),
+            "baseline_original": MetricCollection(
+                {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()},
+                prefix="baseline_",
+                postfix="_original",
+            ),
+            "persistence_original": MetricCollection(
+                {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()},
+                prefix="persistence_",
+                postfix="_original",
+            ),
+        }
+        self.extra_metrics = nn.ModuleDict(
+            {
+                f"{split}_{group}": metrics.clone(prefix=f"{split}/{metrics.prefix or ''}")
+                for split in SPLITS
+                for group, metrics in groups.items()
+            }
+        )
+        return WindowForecaster(
+            forecaster, spec["target_indices"], model.get("window_norm", "last")
+        )
+
+    def forward(
+        self,
+        history: Tensor,
+        future_covariates: Tensor | None = None,
+        target: Tensor | None = None,
+        teacher_forcing_ratio: float = 0.0,
+    ) -> Tensor:
+        """Normalised forecast ``(N, horizon, num_targets)``."""
+        return self.model(history, future_covariates, target, teacher_forcing_ratio)
+
+    def unscale(self, values: Tensor) -> Tensor:
+        """``(..., T)`` normalised targets -> original units (the training scaler's)."""
+        mean = values.new_tensor(self.spec["target_mean"])
+        std = values.new_tensor(self.spec["target_std"])
+        return values * std + mean
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
+        ratio = 0.0 if self.teacher_forcing is None else self.teacher_forcing(int(self.global_step))
+        forecast = self(batch["history"], batch.get("future_covariates"), batch["target"], ratio)
+        loss = F.mse_loss(forecast, batch["target"])
+        size = batch["history"].shape[0]
+        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        if self.teacher_forcing is not None:
+            self.log("train/teacher_forcing_ratio", ratio, batch_size=size)
+        return loss
+
+    def _evaluate(self, batch: dict[str, Any], split: str) -> None:
+        history, target = batch["history"], batch["target"]
+        size = history.shape[0]
+        forecast = self(history, batch.get("future_covariates"))
+        self.log(
+            f"{split}/loss", F.mse_loss(forecast, target), prog_bar=split == "val", batch_size=size
+        )
+        observed = history[:, :, self.spec["target_indices"]]
+        window_mean = observed.mean(dim=1, keepdim=True).expand_as(target)
+        last_value = observed[:, -1:].expand_as(target)
+        updates = {
+            "": (forecast, target),
+            "original": (self.unscale(forecast), self.unscale(target)),
+            "baseline": (window_mean, target),
+            "baseline_original": (self.unscale(window_mean), self.unscale(target)),
+            "persistence_original": (self.unscale(last_value), self.unscale(target)),
+        }
+        for group, (prediction, truth) in updates.items():
+            metrics = (
+                self.metrics_for(split) if not group else self.extra_metrics[f"{split}_{group}"]
+            )
+            metrics.update(prediction.flatten(), truth.flatten())
+            self.log_dict(
+                metrics, batch_size=size, prog_bar=split == "val" and group in ("", "original")
+            )
+        if split == "val" and not hasattr(self, "_sample"):
+            self._sample = (batch, forecast)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._evaluate(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        sample = self.__dict__.pop("_sample", None)
+        if self.trainer.sanity_checking or sample is None:
+            return
+        batch, forecast = sample
+        target_index = self.spec["target_indices"][0]
+        history = self.unscale(batch["history"][0, :, self.spec["target_indices"]])[:, 0]
+        truth = self.unscale(batch["target"][0])[:, 0]
+        prediction = self.unscale(forecast[0])[:, 0]
+        dates = batch["horizon_dates"][0]
+        title = f"{self.spec['feature_names'][target_index]}: {batch['sources'][0]}" + (
+            f" ({dates[0]} .. {dates[-1]})" if dates and dates[0] else ""
+        )
+        self.log_figure(
+            "val/forecast",
+            forecast_figure(
+                history.float().cpu().numpy(),
+                truth.float().cpu().numpy(),
+                prediction.float().cpu().numpy(),
+                title=title,
+            ),
+        )
+
+    @torch.no_grad()
+    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
+        """A forecast table per input series: ``step``, ``date`` (when the dates are known or
+        evenly spaced), then each target in original units. Takes no options."""
+        if options:
+            raise ValueError(
+                f"{sorted(options)[0]}: the forecasting task takes no predict "
+                f"options, got {options}"
+            )
+        forecast = self.unscale(self(batch["history"], batch.get("future_covariates")))
+        names = self.spec["target_names"]
+        lines = []
+        for source, dates, values in zip(batch["sources"], batch["horizon_dates"], forecast):
+            with_dates = any(dates)
+            lines.append(f"# forecast after {source}")
+            lines.append("\t".join(["step", *(["date"] if with_dates else []), *names]))
+            for step, row in enumerate(values.tolist(), start=1):
+                cells = [
+                    str(step),
+                    *([dates[step - 1]] if with_dates else []),
+                    *(f"{v:.4f}" for v in row),
+                ]
+                lines.append("\t".join(cells))
+        return lines

@@ -1,0 +1,184 @@
+"""Language modelling with generation: predict every next token, then write text."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+
+from rnnkit.patterns.language_model import LanguageModel, detach_state
+from rnnkit.tasks.base import RecurrentTask
+from rnnkit.tasks.perplexity import BitsPerToken, TokenNLL, TokenPerplexity
+
+SPLITS = ("train", "val", "test")
+GENERATION_OPTIONS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "greedy")
+
+
+def likelihood_metrics(bits_name: str) -> MetricCollection:
+    """Mean NLL per token (``loss``), perplexity and bits per token, over the whole split."""
+    return MetricCollection(
+        {"loss": TokenNLL(), "perplexity": TokenPerplexity(), bits_name: BitsPerToken()}
+    )
+
+
+class LanguageModelingTask(RecurrentTask):
+    """Embedding -> recurrent layer -> next-token logits (``rnnkit.patterns.LanguageModel``).
+
+    With ``model.carry_state`` the (detached) state at the end of a batch starts the next batch
+    of the same epoch and split (truncated BPTT over the datamodule's contiguous streams); it
+    is reset to zeros at every epoch start. Metrics, computed per token over the whole split:
+    ``<split>/loss`` (mean NLL), ``<split>/perplexity`` and ``<split>/bpc`` (bits per character;
+    ``bits_per_word`` at word level), beside the order-blind unigram baseline
+    ``<split>/unigram_bpc`` (val and test). Each validation epoch logs text generated from
+    ``model.sample_prompt``.
+    """
+
+    task = "language_modeling"
+
+    def build_model(self, model: dict[str, Any], spec: dict[str, Any]) -> nn.Module:
+        if self.hparams.cell.get("bidirectional"):
+            raise ValueError(
+                "cell.bidirectional: a language model reads left to right only (a "
+                "backward direction would see the token to predict); expected "
+                "false, got true"
+            )
+        self.spec = dict(spec)
+        self.carry_state = bool(model.get("carry_state", True))
+        self.sample_prompt = str(model.get("sample_prompt", "\n"))
+        self.sample_length = int(model.get("sample_length", 200))
+        self.sample_temperature = float(model.get("sample_temperature", 0.8))
+        self.bits_name = "bpc" if spec.get("level", "char") == "char" else "bits_per_word"
+        embedding_dim = int(model["embedding_dim"])
+        language_model = LanguageModel(
+            self.build_recurrent(embedding_dim),
+            spec["vocab_size"],
+            embedding_dim,
+            tie_weights=bool(model.get("tie_weights", False)),
+            dropout=float(model.get("dropout", 0.0)),
+        )
+        self.make_split_metrics(likelihood_metrics(self.bits_name))
+        self.unigram_metrics = nn.ModuleDict(
+            {f"{split}_metrics": BitsPerToken() for split in SPLITS}
+        )
+        self._carried: dict[str, Any] = dict.fromkeys(SPLITS)
+        return language_model
+
+    def forward(self, tokens: Tensor, state: Any = None) -> tuple[Tensor, Any]:
+        """``logits (N, L, V)`` and the state after the last token."""
+        return self.model(tokens, state)
+
+    def _step(self, batch: dict[str, Tensor], split: str) -> Tensor:
+        state = self._carried[split] if self.carry_state else None
+        if state is not None and state_batch(state) != batch["tokens"].shape[0]:
+            state = None  # a batch of another size cannot continue the rows
+        logits, state = self(batch["tokens"], state)
+        if self.carry_state:
+            self._carried[split] = detach_state(state)
+        nll = F.cross_entropy(logits.transpose(1, 2), batch["targets"], reduction="none")
+        metrics = self.metrics_for(split)
+        metrics.update(nll)
+        self.log_dict(
+            metrics,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=split == "val",
+            batch_size=batch["tokens"].numel(),
+        )
+        if split != "train":
+            unigram = self.unigram_log_probs()
+            if unigram is not None:
+                baseline = self.unigram_metrics[f"{split}_metrics"]
+                baseline.update(-unigram.to(nll.device)[batch["targets"]])
+                self.log(
+                    f"{split}/unigram_{self.bits_name}",
+                    baseline,
+                    on_step=False,
+                    on_epoch=True,
+                    batch_size=batch["tokens"].numel(),
+                )
+        return nll.mean()
+
+    def unigram_log_probs(self) -> Tensor | None:
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        if datamodule is None or not hasattr(datamodule, "unigram_log_probs"):
+            return None
+        if getattr(self, "_unigram", None) is None:
+            self._unigram = datamodule.unigram_log_probs().float()
+        return self._unigram
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        loss = self._step(batch, "train")
+        self.log("train/step_loss", loss, prog_bar=True, batch_size=batch["tokens"].numel())
+        return loss
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_train_epoch_start(self) -> None:
+        self._carried["train"] = None
+
+    def on_validation_epoch_start(self) -> None:
+        self._carried["val"] = None
+
+    def on_test_epoch_start(self) -> None:
+        self._carried["test"] = None
+
+    def on_validation_epoch_end(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        if self.trainer.sanity_checking or datamodule is None:
+            return
+        text = self.generate_text(
+            datamodule,
+            self.sample_prompt,
+            self.sample_length,
+            temperature=self.sample_temperature,
+            seed=0,
+        )
+        fence = "    "  # markdown code block: keeps indentation and line breaks
+        self.log_text("val/generated", "\n".join(fence + line for line in text.split("\n")))
+
+    @torch.no_grad()
+    def generate_text(
+        self, datamodule: Any, prompt: str, max_new_tokens: int, **options: Any
+    ) -> str:
+        """``prompt`` followed by ``max_new_tokens`` generated tokens, as text."""
+        batch = datamodule.batch_from_raw(prompt)
+        return self.predict_raw(batch, datamodule, max_new_tokens=max_new_tokens, **options)[0]
+
+    @torch.no_grad()
+    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
+        """The prompt and its continuation, as one text.
+
+        Options: ``max_new_tokens`` (200), ``temperature`` (1.0), ``top_k``, ``top_p``,
+        ``seed`` (reproducible sampling), ``greedy`` (most probable token each step; takes
+        none of the sampling options).
+        """
+        unknown = sorted(set(options) - set(GENERATION_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"{unknown[0]}: not a generation option; expected some of {GENERATION_OPTIONS}"
+            )
+        options = dict(options)
+        seed = options.pop("seed", None)
+        if seed is not None:
+            options["generator"] = torch.Generator(device=self.device).manual_seed(int(seed))
+        options.setdefault("max_new_tokens", 200)
+        was_training = self.training
+        self.eval()
+        try:
+            tokens = self.model.generate(batch["tokens"].to(self.device), **options)
+        finally:
+            self.train(was_training)
+        return [datamodule.decode_text(row) for row in tokens]
+
+
+def state_batch(state: Any) -> int:
+    """The batch size of a recurrent state in the ``hx`` layout."""
+    first = state[0] if isinstance(state, tuple) else state
+    return int(first.shape[1])
