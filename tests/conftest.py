@@ -2,6 +2,9 @@
 
 import pytest
 import torch
+from hydra.core.global_hydra import GlobalHydra
+
+from hydra_helpers import compose_run
 
 # The suite runs tiny models: on a 2-core machine, torch's intra-op threads cost more in
 # contention than they gain (a tiny training step: ~25 ms with 1 thread, ~300 ms with 2 under
@@ -12,3 +15,14 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _deterministic_seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def make_config(tmp_path):
+    """``make_config(overrides, config_name="train")``: a composed config running in tmp_path."""
+
+    def make(overrides: list[str], config_name: str = "train"):
+        return compose_run(overrides, tmp_path, config_name)
+
+    yield make
+    GlobalHydra.instance().clear()

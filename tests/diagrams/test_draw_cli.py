@@ -5,21 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-import rnnkit
+# Globbed when the tests are collected: experiments added later are covered automatically.
+from hydra_helpers import CONFIG_DIR, EXPERIMENTS  # noqa: E402
 from rnnkit.cli.draw import draw
 from rnnkit.diagrams import artists_with_role, draw_unrolled
 from rnnkit.diagrams.from_config import cell_name, spec_from_config, task_kind
 
-CONFIG_DIR = Path(rnnkit.__file__).parent / "configs"
-# Globbed when the tests are collected: experiments added later are covered automatically.
-EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
 PNG = b"\x89PNG\r\n\x1a\n"
 # The pattern each task kind draws (forecasting depends on model.strategy, tested below).
 PATTERN_OF_KIND = {

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
-from _compose_run import compose_run, one_thread
 from PIL import Image
 
+from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
 from rnnkit.data.builtin import captioning

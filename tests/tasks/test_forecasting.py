@@ -8,8 +8,8 @@ from datetime import date, timedelta
 
 import pytest
 import torch
-from _compose_run import compose_run, one_thread
 
+from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
 from rnnkit.data.builtin import forecasting

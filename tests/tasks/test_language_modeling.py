@@ -8,8 +8,8 @@ import math
 import pytest
 import pytorch_lightning as pl
 import torch
-from _compose_run import compose_run, one_thread
 
+from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
 from rnnkit.data.builtin_language_model import BuiltinLanguageModelDataModule

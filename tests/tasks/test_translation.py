@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from _compose_run import compose_run, one_thread
 
+from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.checkpoint import load_checkpoint, restore_task
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train

@@ -1,4 +1,7 @@
-"""Compose rnnkit's Hydra configs in-process for task tests (as tests/cli/conftest.py does)."""
+"""Compose rnnkit's Hydra configs in-process for tests, as lightning-hydra-template does.
+
+Importable from every test module (``pythonpath = ["tests"]`` in pyproject.toml).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from omegaconf import DictConfig, open_dict
 import rnnkit
 
 CONFIG_DIR = Path(rnnkit.__file__).parent / "configs"
+EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
 
 
 def compose_run(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:

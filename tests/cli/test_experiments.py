@@ -1,0 +1,36 @@
+"""Every experiment config runs end to end under fast_dev_run (lightning-hydra-template's
+``experiment=glob(*)`` smoke test). Experiments on real data skip cleanly without it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from omegaconf import OmegaConf
+
+from hydra_helpers import CONFIG_DIR, EXPERIMENTS
+from rnnkit.cli.train import train
+
+SHARED_DATA = Path(
+    os.environ.get(
+        "RNNKIT_DATA_ROOT", Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    )
+)
+
+
+def uses_real_data(name: str) -> bool:
+    return "data_root" in (CONFIG_DIR / "experiment" / f"{name}.yaml").read_text() or (
+        "paths.data_root"
+        in OmegaConf.to_yaml(OmegaConf.load(CONFIG_DIR / "experiment" / f"{name}.yaml"))
+    )
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_under_fast_dev_run(make_config, experiment):
+    overrides = [f"experiment={experiment}", "debug=fast_dev_run", "num_threads=1"]
+    cfg = make_config(overrides + [f"paths.data_root={SHARED_DATA}"])
+    data_config = OmegaConf.to_container(cfg.data, resolve=True)
+    if "path" in data_config and not Path(str(data_config["path"])).exists():
+        pytest.skip(f"{experiment} needs {data_config['path']} (shared benchmark data)")
+    train(cfg)
