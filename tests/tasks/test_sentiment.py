@@ -1,0 +1,76 @@
+"""Sentiment task on the built-in data: runs, logs, predicts, and beats the order-blind model."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hydra_helpers import compose_run, one_thread
+from rnnkit.cli.train import train
+
+SMALL = [
+    "experiment=sentiment",
+    "cell.hidden_size=16",
+    "model.embedding_dim=16",
+    "trainer.enable_progress_bar=false",
+]
+
+
+@pytest.mark.parametrize("pooling", ["last", "mean", "max", "attention"])
+@pytest.mark.parametrize("cell", ["rnn", "gru", "peephole_lstm"])
+def test_runs_with_every_pooling_and_cell(tmp_path, pooling, cell):
+    with one_thread():
+        train(
+            compose_run(
+                [*SMALL, "debug=fast_dev_run", f"model.pooling={pooling}", f"cell={cell}"], tmp_path
+            )
+        )
+
+
+def test_logs_metrics_confusion_matrix_and_samples_to_tensorboard(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    with one_thread():
+        train(
+            compose_run(
+                [
+                    *SMALL,
+                    "trainer.max_epochs=1",
+                    "trainer.limit_train_batches=3",
+                    "trainer.limit_val_batches=2",
+                    "trainer.limit_test_batches=2",
+                ],
+                tmp_path,
+            )
+        )
+    events = EventAccumulator(str(tmp_path), size_guidance={"images": 0, "tensors": 0})
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"val/loss", "val/acc", "val/f1", "train/acc"} <= scalars
+    assert "val/confusion_matrix" in events.Tags()["images"]
+    assert any(tag.startswith("val/samples") for tag in events.Tags()["tensors"])
+
+
+@pytest.mark.slow
+def test_recurrent_model_beats_the_bag_of_words_model(tmp_path):
+    results = {}
+    for name, overrides in {
+        "bilstm": [],
+        "bag_of_words": ["cell=feedforward", "model.pooling=mean"],
+    }.items():
+        with one_thread():
+            train(
+                compose_run(
+                    [
+                        "experiment=sentiment",
+                        "trainer.max_epochs=4",
+                        "trainer.enable_progress_bar=false",
+                        *overrides,
+                    ],
+                    tmp_path / name,
+                )
+            )
+        results[name] = json.loads((tmp_path / name / "metrics.json").read_text())["test/acc"]
+    assert results["bag_of_words"] < 0.65
+    assert results["bilstm"] > 0.95
