@@ -28,7 +28,13 @@ def uses_real_data(name: str) -> bool:
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_under_fast_dev_run(make_config, experiment):
-    overrides = [f"experiment={experiment}", "debug=fast_dev_run", "num_threads=1"]
+    # fast_dev_run takes one batch per split: keep batches small.
+    overrides = [
+        f"experiment={experiment}",
+        "debug=fast_dev_run",
+        "num_threads=1",
+        "data.batch_size=8",
+    ]
     cfg = make_config(overrides + [f"paths.data_root={SHARED_DATA}"])
     data_config = OmegaConf.to_container(cfg.data, resolve=True)
     if "path" in data_config and not Path(str(data_config["path"])).exists():

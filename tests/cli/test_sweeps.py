@@ -9,14 +9,19 @@ from pathlib import Path
 
 import pytest
 
-FAST = ["experiment=sentiment", "debug=fast_dev_run", "cell.hidden_size=8",
-        "model.embedding_dim=8"]
+FAST = ["experiment=sentiment", "debug=fast_dev_run", "cell.hidden_size=8", "model.embedding_dim=8"]
 
 
 def run_train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, RNNKIT_LOG_DIR=str(tmp_path / "logs"))
-    return subprocess.run([sys.executable, "-m", "rnnkit.train", *overrides], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "rnnkit.train", *overrides],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_multirun_sweep_over_cells(tmp_path):
@@ -29,8 +34,13 @@ def test_multirun_sweep_over_cells(tmp_path):
 
 
 def test_optuna_sweep_smoke(tmp_path):
-    result = run_train(tmp_path, "hparams_search=optuna", *FAST, "hydra.sweeper.n_trials=2",
-                       "hydra.sweeper.sampler.n_startup_trials=2")
+    result = run_train(
+        tmp_path,
+        "hparams_search=optuna",
+        *FAST,
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Best parameters" in result.stdout + result.stderr
     assert list((tmp_path / "logs").rglob("optimization_results.yaml"))
@@ -38,12 +48,23 @@ def test_optuna_sweep_smoke(tmp_path):
 
 @pytest.mark.slow
 def test_ddp_on_two_cpu_processes_trains(tmp_path):
-    result = run_train(tmp_path, "experiment=sentiment", "trainer=ddp_cpu",
-                       "cell.hidden_size=8", "model.embedding_dim=8", "trainer.max_epochs=1",
-                       "trainer.limit_train_batches=4", "trainer.limit_val_batches=2",
-                       "trainer.limit_test_batches=2", "trainer.enable_progress_bar=false")
+    result = run_train(
+        tmp_path,
+        "experiment=sentiment",
+        "trainer=ddp_cpu",
+        "cell.hidden_size=8",
+        "model.embedding_dim=8",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=4",
+        "trainer.limit_val_batches=2",
+        "trainer.limit_test_batches=2",
+        "trainer.enable_progress_bar=false",
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
-    assert "GLOBAL_RANK: 1" in output or "world_size=2" in output or "Initializing distributed" \
-        in output
+    assert (
+        "GLOBAL_RANK: 1" in output
+        or "world_size=2" in output
+        or "Initializing distributed" in output
+    )
     assert "test/acc" in result.stdout
