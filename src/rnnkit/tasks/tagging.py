@@ -10,11 +10,21 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from rnnkit.data.tag_schemes import ENTITY_SCHEMES
+from rnnkit.patterns.char_embedding import CHAR_ENCODERS, WordCharacterEmbedding
 from rnnkit.patterns.sequence_tagger import PADDING_TAG, SequenceTagger
 from rnnkit.tasks.base import RecurrentTask
 from rnnkit.tasks.entity_f1 import EntityF1, entity_chunks
 
 CRF_CONSTRAINED_SCHEMES = ("BIO", "BIOES")
+CHAR_FEATURE_DEFAULTS = {
+    "enabled": False,
+    "embedding_dim": 25,
+    "hidden_size": 25,
+    "encoder": "lstm",
+    "kernel_size": 3,
+    "dropout": 0.0,
+}
+"""``model.char_features`` keys and their defaults (Lample et al. 2016's sizes)."""
 
 
 class TaggingTask(RecurrentTask):
@@ -23,7 +33,15 @@ class TaggingTask(RecurrentTask):
     ``model`` keys: ``embedding_dim``, ``dropout``, ``crf`` (true: a linear-chain CRF trained by
     its negative log-likelihood and decoded by Viterbi; false: independent per-token softmax),
     ``crf_constraints`` (default true: with BIO or BIOES tags the CRF forbids the transitions the
-    scheme does not allow, such as ``O`` → ``I-PER``).
+    scheme does not allow, such as ``O`` → ``I-PER``), ``char_features`` (below).
+
+    Character features (Lample et al. 2016), ``model.char_features``: ``enabled`` (default
+    false), ``embedding_dim`` (25) and ``hidden_size`` (25) of a character BiLSTM
+    (``encoder: lstm``; or ``encoder: cnn`` with ``kernel_size``, Ma & Hovy 2016) whose
+    per-word output is concatenated to the word embedding, then ``dropout`` on that
+    concatenation (:class:`~rnnkit.patterns.char_embedding.WordCharacterEmbedding`). It needs
+    character ids from the data (``data.char_features=true``: the spec carries
+    ``char_vocab_size``, batches ``chars`` and ``word_lengths``).
 
     Metrics per split: ``acc`` (token accuracy over real tokens) and, when the data's tags are
     entity tags (IOB1/BIO/BIOES), ``entity_f1`` (exact chunk match, micro over types, equal to
@@ -43,10 +61,34 @@ class TaggingTask(RecurrentTask):
         if not isinstance(constrain, bool):
             raise ValueError(f"model.crf_constraints: expected true or false, got {constrain!r}")
         constrain = crf and constrain and self.tag_scheme in CRF_CONSTRAINED_SCHEMES
-        embedding = nn.Embedding(
-            spec["vocab_size"], model["embedding_dim"], padding_idx=spec["pad_index"]
-        )
-        rnn = self.build_recurrent(model["embedding_dim"])
+        chars = char_features_config(model.get("char_features"), spec)
+        self.char_embedding: WordCharacterEmbedding | None = None
+        embedding: nn.Module | None = None
+        if chars is None:
+            embedding = nn.Embedding(
+                spec["vocab_size"], model["embedding_dim"], padding_idx=spec["pad_index"]
+            )
+            rnn = self.build_recurrent(model["embedding_dim"])
+        else:
+            # The tagger then reads features: [word embedding; character features].
+            try:
+                self.char_embedding = WordCharacterEmbedding(
+                    spec["vocab_size"],
+                    model["embedding_dim"],
+                    spec["char_vocab_size"],
+                    char_embedding_dim=chars["embedding_dim"],
+                    char_hidden_size=chars["hidden_size"],
+                    char_encoder=chars["encoder"],
+                    kernel_size=chars["kernel_size"],
+                    dropout=chars["dropout"],
+                    padding_idx=spec["pad_index"],
+                    char_padding_idx=spec.get("char_pad_index", 0),
+                )
+            except ValueError as error:
+                if str(error).partition(":")[0] in CHAR_FEATURE_DEFAULTS:
+                    raise ValueError(f"model.char_features.{error}") from None
+                raise
+            rnn = self.build_recurrent(self.char_embedding.embedding_dim)
         metrics = {
             "acc": MulticlassAccuracy(
                 len(self.tag_names), average="micro", ignore_index=PADDING_TAG
@@ -65,12 +107,35 @@ class TaggingTask(RecurrentTask):
             crf_scheme=self.tag_scheme if constrain else None,
         )
 
-    def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Emission scores ``(N, L, num_tags)`` for word ids ``(N, L)`` with ``lengths (N,)``."""
-        return self.model(tokens, lengths)
+    def forward(
+        self,
+        tokens: torch.Tensor,
+        lengths: torch.Tensor,
+        chars: torch.Tensor | None = None,
+        word_lengths: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Emission scores ``(N, L, num_tags)`` for word ids ``(N, L)`` with ``lengths (N,)``.
+
+        With character features, ``chars (N, L, W)`` are the words' character ids and
+        ``word_lengths (N, L)`` their lengths (0 at padded words).
+        """
+        if self.char_embedding is None:
+            return self.model(tokens, lengths)
+        if chars is None:
+            raise ValueError(
+                "chars: this tagger uses character features (model.char_features.enabled=true) "
+                "and the batch has no character ids; set data.char_features=true"
+            )
+        return self.model(self.char_embedding(tokens, chars, word_lengths), lengths)
+
+    def emissions(self, batch: dict[str, Any]) -> torch.Tensor:
+        """:meth:`forward` on a datamodule batch."""
+        return self(
+            batch["tokens"], batch["lengths"], batch.get("chars"), batch.get("word_lengths")
+        )
 
     def _shared_step(self, batch: dict[str, Any], split: str) -> torch.Tensor:
-        emissions = self(batch["tokens"], batch["lengths"])
+        emissions = self.emissions(batch)
         tags = batch["tags"]
         loss = self.model.loss_from_emissions(emissions, tags, batch["lengths"])
         predictions = self.model.decode_from_emissions(emissions, batch["lengths"])
@@ -143,7 +208,7 @@ class TaggingTask(RecurrentTask):
                 f"{name}: the tagging task takes no prediction options, got "
                 f"{name}={options[name]!r}"
             )
-        predictions = self.model.decode(batch["tokens"], batch["lengths"])
+        predictions = self.model.decode_from_emissions(self.emissions(batch), batch["lengths"])
         lines = []
         for words, row in zip(batch["words"], predictions):
             tags = self.tag_names_of(row)
@@ -156,3 +221,38 @@ class TaggingTask(RecurrentTask):
                 line += "\t[" + "; ".join(found) + "]"
             lines.append(line)
         return lines
+
+
+def char_features_config(config: Any, spec: dict[str, Any]) -> dict[str, Any] | None:
+    """The checked ``model.char_features`` with defaults filled in, or None when disabled."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"model.char_features: expected a mapping such as {{enabled: true}}, got {config!r}"
+        )
+    unknown = sorted(set(config) - set(CHAR_FEATURE_DEFAULTS))
+    if unknown:
+        raise ValueError(
+            f"model.char_features.{unknown[0]}: not a character-feature key; expected some of "
+            f"{list(CHAR_FEATURE_DEFAULTS)}"
+        )
+    config = {**CHAR_FEATURE_DEFAULTS, **config}
+    if not isinstance(config["enabled"], bool):
+        raise ValueError(
+            f"model.char_features.enabled: expected true or false, got {config['enabled']!r}"
+        )
+    if not config["enabled"]:
+        return None
+    if config["encoder"] not in CHAR_ENCODERS:
+        raise ValueError(
+            f"model.char_features.encoder: expected one of {CHAR_ENCODERS}, got "
+            f"{config['encoder']!r}"
+        )
+    if "char_vocab_size" not in spec:
+        raise ValueError(
+            "model.char_features.enabled: the tagger needs character ids, but the data spec "
+            "has no 'char_vocab_size'; set data.char_features=true (a datamodule with "
+            "character features, such as CoNLLDataModule or CoNLLUDataModule)"
+        )
+    return config
