@@ -264,19 +264,28 @@ class Recurrent(nn.Module):
     def _run_loop(
         self, data: Tensor, batch_sizes: list[int], initial: tuple[Tensor, ...]
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        layers = [
-            [
-                self.cells[f"l{layer}" + ("_reverse" if d else "")]
-                for d in range(self.num_directions)
-            ]
-            for layer in range(self.num_layers)
-        ]
+        layers = self._loop_cells()
         states = [
             tuple(component[k] for component in initial)
             for k in range(self.num_layers * self.num_directions)
         ]
         output, finals = run_stack(layers, data, batch_sizes, states, self.dropout, self.training)
         return output, tuple(torch.stack(parts) for parts in zip(*finals))
+
+    def _loop_cells(self) -> list[list[RecurrentCell]]:
+        """``cells[layer][direction]`` as the loop backend runs them.
+
+        :func:`rnnkit.layers.observe.observe_steps` shadows this method on an instance (and
+        sets ``_fused_kernel`` to None) for the duration of an observation, to run step
+        proxies instead; nothing is checked here otherwise.
+        """
+        return [
+            [
+                self.cells[f"l{layer}" + ("_reverse" if d else "")]
+                for d in range(self.num_directions)
+            ]
+            for layer in range(self.num_layers)
+        ]
 
     def _run_fused(
         self, data: Tensor, batch_sizes: Tensor | None, initial: tuple[Tensor, ...]

@@ -86,6 +86,25 @@ class RecurrentTask(pl.LightningModule):
         scheduler = instantiate(config)(optimizer=optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}
 
+    def configure_gradient_clipping(
+        self,
+        optimizer: Any,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """Lightning's clipping, then ``on_after_gradient_clipping(trainer, task, optimizer)``
+        on every callback that defines it (e.g. :class:`rnnkit.callbacks.GradientNormCallback`,
+        which logs the gradient norms after clipping)."""
+        self.clip_gradients(
+            optimizer,
+            gradient_clip_val=gradient_clip_val,
+            gradient_clip_algorithm=gradient_clip_algorithm,
+        )
+        for callback in self.trainer.callbacks:
+            notify = getattr(callback, "on_after_gradient_clipping", None)
+            if callable(notify):
+                notify(self.trainer, self, optimizer)
+
     # ---- checkpoint contents -----------------------------------------------------------
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
