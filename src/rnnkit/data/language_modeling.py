@@ -28,9 +28,11 @@ class LanguageModelingDataModule(RnnkitDataModule):
     // B`` tokens; batch ``k`` holds columns ``[k * L, (k + 1) * L)`` (``L =
     sequence_length``; the last batch may be shorter), so row ``i`` of batch ``k + 1``
     continues row ``i`` of batch ``k``: a state carried from batch to batch (truncated BPTT)
-    sees the text without gaps. Chunk order is never shuffled. Batches: ``tokens (B, L)`` and
-    ``targets (B, L)``, the same stream one token later. Every token but the stream's first
-    ``B``-row remainder is predicted exactly once per epoch.
+    sees the text without gaps. Chunk order is never shuffled. Batches: ``tokens (B, L)``,
+    ``targets (B, L)``, the same stream one token later, and ``document_starts (B, L)`` bool,
+    true where ``tokens`` holds the first token of a document (a stateful model zeroes that
+    row's state there). Every token but the stream's last ``B``-row remainder is predicted
+    exactly once per epoch.
 
     Args:
         sequence_length: ``L``, steps per batch (the truncated-BPTT length).
@@ -176,11 +178,16 @@ class LanguageModelingDataModule(RnnkitDataModule):
             )
         inputs = stream[: rows * columns].view(rows, columns)
         targets = stream[1 : rows * columns + 1].view(rows, columns)
+        starts = torch.zeros(len(stream), dtype=torch.bool)
+        offsets = torch.tensor([0] + [len(doc) for doc in self.datasets[split]]).cumsum(0)[:-1]
+        starts[offsets[offsets < len(stream)]] = True  # an empty document starts nothing
+        starts = starts[: rows * columns].view(rows, columns)
         length = self.sequence_length
         return [
             {
                 "tokens": inputs[:, start : start + length].contiguous(),
                 "targets": targets[:, start : start + length].contiguous(),
+                "document_starts": starts[:, start : start + length].contiguous(),
             }
             for start in range(0, columns, length)
         ]

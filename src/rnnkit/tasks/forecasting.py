@@ -19,6 +19,7 @@ from rnnkit.patterns.forecaster import STRATEGIES, Forecaster
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
 from rnnkit.tasks.base import RecurrentTask
 from rnnkit.tasks.figures import forecast_figure
+from rnnkit.tasks.tbptt import TruncatedHistory, check_tbptt_steps
 
 SPLITS = ("train", "val", "test")
 WINDOW_NORMS = ("last", "mean", "none")
@@ -95,6 +96,11 @@ class ForecastingTask(RecurrentTask):
     autoregressive decoder is teacher-forced with the ratio of ``model.teacher_forcing`` (a
     :class:`~rnnkit.patterns.teacher_forcing.TeacherForcingSchedule`, logged as
     ``train/teacher_forcing_ratio``). Each validation epoch logs a forecast-vs-truth figure.
+
+    With ``model.tbptt_steps=k`` the encoder backpropagates through the last ``k`` history
+    steps only, reading the earlier ones in chunks of ``k`` without gradient
+    (:class:`~rnnkit.tasks.tbptt.TruncatedHistory`): memory stays flat as ``input_length``
+    grows. Windows are independent (shuffled), so no state is carried between batches.
     """
 
     task = "forecasting"
@@ -119,6 +125,16 @@ class ForecastingTask(RecurrentTask):
                 raise ValueError(f"model.teacher_forcing: {error}") from None
         num_targets, num_covariates = spec["num_targets"], spec["num_covariates"]
         encoder = self.build_recurrent(spec["num_features"])
+        self.tbptt_steps = check_tbptt_steps(model.get("tbptt_steps"))
+        extra = sorted(k for k in model if k.startswith("tbptt_") and k != "tbptt_steps")
+        if extra:
+            raise ValueError(
+                f"model.{extra[0]}: the forecasting task optimises automatically (one loss "
+                f"per window); use trainer.gradient_clip_val and "
+                f"trainer.accumulate_grad_batches; only model.tbptt_steps applies here"
+            )
+        if self.tbptt_steps is not None:
+            TruncatedHistory(self.tbptt_steps).install(encoder)
         decoder, target_indices = None, None
         if strategy == "autoregressive":
             if self.hparams.cell.get("bidirectional"):

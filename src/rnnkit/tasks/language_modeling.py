@@ -12,6 +12,7 @@ from torchmetrics import MetricCollection
 from rnnkit.patterns.language_model import LanguageModel, detach_state
 from rnnkit.tasks.base import RecurrentTask
 from rnnkit.tasks.perplexity import BitsPerToken, TokenNLL, TokenPerplexity
+from rnnkit.tasks.tbptt import ChunkOptimizer, TBPTTSettings, chunk_slices, run_resetting
 
 SPLITS = ("train", "val", "test")
 GENERATION_OPTIONS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "greedy")
@@ -29,7 +30,13 @@ class LanguageModelingTask(RecurrentTask):
 
     With ``model.carry_state`` the (detached) state at the end of a batch starts the next batch
     of the same epoch and split (truncated BPTT over the datamodule's contiguous streams); it
-    is reset to zeros at every epoch start. Metrics, computed per token over the whole split:
+    is reset to zeros at every epoch start, after loading a checkpoint, and (with
+    ``model.reset_at_document_starts``) in the rows where the batch's ``document_starts`` mark
+    a new document. With ``model.tbptt_steps=k`` each batch is read in chunks of ``k`` steps,
+    the state carried detached from chunk to chunk, with one optimizer step per chunk (manual
+    optimisation by :class:`~rnnkit.tasks.tbptt.ChunkOptimizer`, clipping with
+    ``model.tbptt_gradient_clip_val``, one step every ``model.tbptt_accumulate_chunks``
+    chunks; docs/tbptt.md). Metrics, computed per token over the whole split:
     ``<split>/loss`` (mean NLL), ``<split>/perplexity`` and ``<split>/bpc`` (bits per character;
     ``bits_per_word`` at word level), beside the order-blind unigram baseline
     ``<split>/unigram_bpc`` (val and test). Each validation epoch logs text generated from
@@ -47,6 +54,11 @@ class LanguageModelingTask(RecurrentTask):
             )
         self.spec = dict(spec)
         self.carry_state = bool(model.get("carry_state", True))
+        self.reset_at_document_starts = bool(model.get("reset_at_document_starts", True))
+        self.tbptt = TBPTTSettings.from_model_config(model)
+        self.chunk_optimizer = None if self.tbptt is None else ChunkOptimizer(self.tbptt)
+        if self.tbptt is not None:
+            self.automatic_optimization = False
         self.sample_prompt = str(model.get("sample_prompt", "\n"))
         self.sample_length = int(model.get("sample_length", 200))
         self.sample_temperature = float(model.get("sample_temperature", 0.8))
@@ -70,16 +82,45 @@ class LanguageModelingTask(RecurrentTask):
         """``logits (N, L, V)`` and the state after the last token."""
         return self.model(tokens, state)
 
-    def _step(self, batch: dict[str, Tensor], split: str) -> Tensor:
+    def _start_state(self, batch: dict[str, Tensor], split: str) -> Any:
+        """The state the batch starts from: the previous batch's, or None (zeros)."""
         state = self._carried[split] if self.carry_state else None
         if state is not None and state_batch(state) != batch["tokens"].shape[0]:
             state = None  # a batch of another size cannot continue the rows
-        logits, state = self(batch["tokens"], state)
+        return state
+
+    def _chunk_nll(self, batch: dict[str, Tensor], piece: slice, state: Any) -> tuple[Tensor, Any]:
+        """``nll (N, l)`` of the steps ``piece`` of the batch, and the state after them."""
+        starts = batch.get("document_starts") if self.reset_at_document_starts else None
+        logits, state = run_resetting(
+            self, batch["tokens"][:, piece], state, None if starts is None else starts[:, piece]
+        )
+        targets = batch["targets"][:, piece]
+        return F.cross_entropy(logits.transpose(1, 2), targets, reduction="none"), state
+
+    def _step(self, batch: dict[str, Tensor], split: str) -> Tensor:
+        length = batch["tokens"].shape[1]
+        train_chunks = split == "train" and self.tbptt is not None
+        pieces = chunk_slices(length, self.tbptt.steps) if self.tbptt else [slice(0, length)]
+        state = self._start_state(batch, split)
+        nlls = []
+        for piece in pieces:
+            nll, state = self._chunk_nll(batch, piece, state)
+            if train_chunks:
+                self.chunk_optimizer.backward(self, nll.mean())
+                nll = nll.detach()
+            if self.tbptt is not None:
+                state = detach_state(state)
+            nlls.append(nll)
         if self.carry_state:
             self._carried[split] = detach_state(state)
-        nll = F.cross_entropy(logits.transpose(1, 2), batch["targets"], reduction="none")
+        nll = torch.cat(nlls, dim=1)
+        self._log_split(batch, nll, split)
+        return nll.mean()
+
+    def _log_split(self, batch: dict[str, Tensor], nll: Tensor, split: str) -> None:
         metrics = self.metrics_for(split)
-        metrics.update(nll)
+        metrics.update(nll.detach())
         self.log_dict(
             metrics,
             on_step=False,
@@ -99,7 +140,6 @@ class LanguageModelingTask(RecurrentTask):
                     on_epoch=True,
                     batch_size=batch["tokens"].numel(),
                 )
-        return nll.mean()
 
     def unigram_log_probs(self) -> Tensor | None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
@@ -111,8 +151,36 @@ class LanguageModelingTask(RecurrentTask):
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         loss = self._step(batch, "train")
+        if self.chunk_optimizer is not None:
+            self.chunk_optimizer.end_batch(self, batch_idx)
         self.log("train/step_loss", loss, prog_bar=True, batch_size=batch["tokens"].numel())
         return loss
+
+    # ---- truncated BPTT: manual optimisation (model.tbptt_steps) -----------------------
+
+    def configure_callbacks(self) -> list:
+        # Lightning calls this before it validates the Trainer for manual optimisation.
+        if self.chunk_optimizer is not None:
+            self.chunk_optimizer.check_trainer(self.trainer)
+        return []
+
+    def configure_optimizers(self) -> Any:
+        optimizers = super().configure_optimizers()
+        if self.chunk_optimizer is None:
+            return optimizers
+        return self.chunk_optimizer.adapt(optimizers)
+
+    def on_before_optimizer_step(self, optimizer: Any) -> None:
+        if self.chunk_optimizer is not None:
+            self.chunk_optimizer.clip(self, optimizer)
+
+    def on_train_epoch_end(self) -> None:
+        if self.chunk_optimizer is not None:
+            self.chunk_optimizer.on_epoch_end(self)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        self._carried = dict.fromkeys(SPLITS)  # resuming starts from zeros (docs/tbptt.md)
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
@@ -122,6 +190,8 @@ class LanguageModelingTask(RecurrentTask):
 
     def on_train_epoch_start(self) -> None:
         self._carried["train"] = None
+        if self.chunk_optimizer is not None:
+            self.chunk_optimizer.on_epoch_start(self)
 
     def on_validation_epoch_start(self) -> None:
         self._carried["val"] = None
