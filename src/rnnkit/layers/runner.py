@@ -12,13 +12,18 @@ cannot change a result.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from rnnkit.cells.base import RecurrentCell, State
+from rnnkit.layers.standard_loop import (
+    has_standard_loop,
+    run_standard_direction,
+    standard_loop_allowed,
+)
 
 
 def run_direction(
@@ -29,6 +34,14 @@ def run_direction(
     reverse: bool = False,
 ) -> tuple[Tensor, State]:
     """Run ``cell`` over packed ``inputs`` in one direction.
+
+    The input projection of all steps is one call of ``cell.project_input``; the loop then
+    calls ``cell.step`` once per step (:func:`loop_steps`). Exact RNNCell, LSTMCell and
+    GRUCell instances (:func:`~rnnkit.layers.standard_loop.has_standard_loop`) run the same
+    loop as one autograd node with a hand-written backward instead
+    (:mod:`rnnkit.layers.standard_loop`): same results, less per-step overhead. They keep the
+    generic loop under torch.compile / torch.export, torch.func transforms and autocast
+    (:func:`~rnnkit.layers.standard_loop.standard_loop_allowed`).
 
     Args:
         inputs: ``(sum(batch_sizes), H_in)`` packed steps.
@@ -41,7 +54,24 @@ def run_direction(
         (a tuple of ``(batch_sizes[0], s)``): the state after each sequence's last real step
         (forward) or after step 0 (reverse).
     """
+    if has_standard_loop(cell) and standard_loop_allowed(inputs):
+        return run_standard_direction(cell, inputs, batch_sizes, initial_state, reverse)
     projected = cell.project_input(inputs)
+    return loop_steps(cell.step, projected, batch_sizes, initial_state, reverse)
+
+
+def loop_steps(
+    step: Callable[[Tensor, State], tuple[Tensor, State]],
+    projected: Tensor,
+    batch_sizes: Sequence[int],
+    initial_state: State,
+    reverse: bool = False,
+) -> tuple[Tensor, State]:
+    """The time loop of :func:`run_direction` over projected steps, for any step function.
+
+    ``step(x_t, state) -> (output_t, new_state)`` is called on each ``(batch_sizes[t], P)``
+    block of ``projected (sum(batch_sizes), P)``; the rest is as :func:`run_direction`.
+    """
     batch = batch_sizes[0]
     uniform = batch_sizes[-1] == batch
     # unbind/split give views whose backward is one concatenation; indexing projected[t] in
@@ -55,7 +85,7 @@ def run_direction(
     if uniform:
         state = initial_state
         for x_t in reversed(steps) if reverse else steps:
-            output, state = cell.step(x_t, state)
+            output, state = step(x_t, state)
             outputs.append(output)
         if reverse:
             outputs.reverse()
@@ -68,7 +98,7 @@ def run_direction(
             if size < alive:
                 finished.append(tuple(s[size:alive] for s in state))
                 state, alive = tuple(s[:size] for s in state), size
-            output, state = cell.step(x_t, state)
+            output, state = step(x_t, state)
             outputs.append(output)
         finished.append(state)
         finished.reverse()
@@ -81,7 +111,7 @@ def run_direction(
         if size > alive:
             state = tuple(torch.cat((s, s0[alive:size])) for s, s0 in zip(state, initial_state))
             alive = size
-        output, state = cell.step(x_t, state)
+        output, state = step(x_t, state)
         outputs.append(output)
     outputs.reverse()
     return torch.cat(outputs), state
