@@ -50,6 +50,9 @@ def test_logs_metrics_confusion_matrix_and_samples_to_tensorboard(tmp_path):
     assert {"val/loss", "val/acc", "val/f1", "train/acc"} <= scalars
     assert "val/confusion_matrix" in events.Tags()["images"]
     assert any(tag.startswith("val/samples") for tag in events.Tags()["tensors"])
+    hparams = events.PluginTagToContent("hparams")
+    assert "_hparams_/experiment" in hparams  # the HPARAMS tab: config and final metrics
+    assert "hp/test_acc" in scalars
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.loggers import TensorBoardLogger
 
 from rnnkit.cli.checkpoint import check_task, load_checkpoint
 from rnnkit.cli.errors import config_key, run_reporting_errors
@@ -131,7 +132,13 @@ def report_final(
     shown = {k: v for k, v in sorted(metrics.items()) if k.startswith(("test/", "val/"))}
     for logger in trainer.loggers:
         hp_metrics = {f"hp/{k.replace('/', '_')}": v for k, v in shown.items()}
-        if hp_metrics and hasattr(logger, "log_metrics"):
+        if not hp_metrics:
+            continue
+        if isinstance(logger, TensorBoardLogger):
+            # With metrics, Lightning also writes the hparams plugin: TensorBoard's HPARAMS tab
+            # then shows the run's config next to its final metrics.
+            logger.log_hyperparams(as_dict(cfg), metrics=hp_metrics)
+        else:
             logger.log_metrics(hp_metrics, step=trainer.global_step)
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint else ""
