@@ -130,6 +130,16 @@ class RecurrentTask(pl.LightningModule):
 
     # ---- TensorBoard helpers (no-ops for other loggers) --------------------------------
 
+    def keep_validation_sample(self, split: str, *sample: Any) -> None:
+        """Keep the first validation batch's data for the epoch-end text samples and figures."""
+        if split == "val" and "_validation_sample" not in self.__dict__:
+            self._validation_sample = sample
+
+    def take_validation_sample(self) -> tuple[Any, ...] | None:
+        """The kept sample (and forget it); None during Lightning's sanity check or if none."""
+        sample = self.__dict__.pop("_validation_sample", None)
+        return None if self.trainer.sanity_checking else sample
+
     def tensorboard(self):
         """The SummaryWriter of the first TensorBoard logger, or None."""
         for logger in self.loggers:

@@ -175,8 +175,7 @@ class CaptioningTask(RecurrentTask):
             baseline = self.baseline_metrics[f"{split}_metrics"]
             baseline.update([constant] * size, references)
             self.log_dict(baseline, batch_size=size)
-        if split == "val" and not hasattr(self, "_samples"):
-            self._samples = (batch, captions, generation)
+        self.keep_validation_sample(split, batch, captions, generation)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -185,8 +184,8 @@ class CaptioningTask(RecurrentTask):
         self._evaluate(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
-        samples = self.__dict__.pop("_samples", None)
-        if self.trainer.sanity_checking or samples is None:
+        samples = self.take_validation_sample()
+        if samples is None:
             return
         batch, captions, generation = samples
         rows = ["| generated | reference | exact |", "| --- | --- | --- |"]

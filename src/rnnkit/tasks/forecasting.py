@@ -225,8 +225,7 @@ class ForecastingTask(RecurrentTask):
             self.log_dict(
                 metrics, batch_size=size, prog_bar=split == "val" and group in ("", "original")
             )
-        if split == "val" and not hasattr(self, "_sample"):
-            self._sample = (batch, forecast)
+        self.keep_validation_sample(split, batch, forecast)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -235,8 +234,8 @@ class ForecastingTask(RecurrentTask):
         self._evaluate(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
-        sample = self.__dict__.pop("_sample", None)
-        if self.trainer.sanity_checking or sample is None:
+        sample = self.take_validation_sample()
+        if sample is None:
             return
         batch, forecast = sample
         target_index = self.spec["target_indices"][0]

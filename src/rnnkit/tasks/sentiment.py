@@ -69,8 +69,7 @@ class SentimentTask(RecurrentTask):
         )
         if split == "val":
             self.confusion.update(predictions, batch["labels"])
-            if not hasattr(self, "_samples"):
-                self._samples = (batch, predictions)
+        self.keep_validation_sample(split, batch, predictions)
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
@@ -83,16 +82,15 @@ class SentimentTask(RecurrentTask):
         self._shared_step(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
+        samples = self.take_validation_sample()
         if self.trainer.sanity_checking:
             self.confusion.reset()
-            self.__dict__.pop("_samples", None)
             return
         self.log_figure(
             "val/confusion_matrix",
             confusion_matrix_figure(self.confusion.compute().cpu(), self.label_names),
         )
         self.confusion.reset()
-        samples = self.__dict__.pop("_samples", None)
         datamodule = getattr(self.trainer, "datamodule", None)
         if samples is not None and datamodule is not None:
             batch, predictions = samples

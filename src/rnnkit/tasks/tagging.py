@@ -150,8 +150,7 @@ class TaggingTask(RecurrentTask):
             prog_bar=split == "val",
             batch_size=size,
         )
-        if split == "val" and not hasattr(self, "_samples"):
-            self._samples = (batch, predictions)
+        self.keep_validation_sample(split, batch, predictions)
         return loss
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
@@ -164,8 +163,8 @@ class TaggingTask(RecurrentTask):
         self._shared_step(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
-        samples = self.__dict__.pop("_samples", None)
-        if self.trainer.sanity_checking or samples is None:
+        samples = self.take_validation_sample()
+        if samples is None:
             return
         batch, predictions = samples
         lines = []

@@ -178,8 +178,7 @@ class TranslationTask(RecurrentTask):
         matches = [p == t for p, t in zip(predicted, batch["target_tokens"])]
         metrics["exact_match"].update(torch.tensor(matches, dtype=torch.float32))
         self.log_dict(metrics, prog_bar=split == "val", batch_size=size)
-        if split == "val" and not hasattr(self, "_samples"):
-            self._samples = (batch, generation, hypotheses, references)
+        self.keep_validation_sample(split, batch, generation, hypotheses, references)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate(batch, "val")
@@ -188,8 +187,8 @@ class TranslationTask(RecurrentTask):
         self._evaluate(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
-        samples = self.__dict__.pop("_samples", None)
-        if self.trainer.sanity_checking or samples is None:
+        samples = self.take_validation_sample()
+        if samples is None:
             return
         batch, generation, hypotheses, references = samples
         datamodule = self.trainer.datamodule
