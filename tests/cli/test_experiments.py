@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,12 +10,7 @@ from omegaconf import OmegaConf
 
 from hydra_helpers import CONFIG_DIR, EXPERIMENTS
 from rnnkit.cli.train import train
-
-SHARED_DATA = Path(
-    os.environ.get(
-        "RNNKIT_DATA_ROOT", Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    )
-)
+from shared_data import SHARED_DATA
 
 
 def uses_real_data(name: str) -> bool:

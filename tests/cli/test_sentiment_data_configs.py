@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from rnnkit.cli.train import build_datamodule, build_task, train
 from rnnkit.data.imdb import IMDB_SHA256, IMDB_URL, IMDBDataModule
 from rnnkit.data.sst2 import GLUE_SST2_SHA256, GLUE_SST2_URL, SST2DataModule
 from rnnkit.data.text_table import TextTableDataModule
+from shared_data import shared_dataset
 
 SENTENCES = [
     ("a gorgeous , witty , seductive movie .", "1"),
@@ -35,12 +35,7 @@ def write_small_sst2(folder: Path) -> Path:
 
 
 def shared_data_root() -> Path:
-    configured = os.environ.get("RNNKIT_DATA_ROOT")
-    root = Path(configured) if configured else Path(__file__).parents[2] / ".." / "shared" / "data"
-    root = root.resolve()
-    if not (root / "sst2" / "train.tsv").is_file():
-        pytest.skip(f"the shared SST-2 data is not at {root / 'sst2'}")
-    return root
+    return shared_dataset("sst2", "train.tsv").parent
 
 
 def test_sst2_bilstm_runs_on_the_shared_data_under_fast_dev_run(make_config):

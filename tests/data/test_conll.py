@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import pytest
 from rnnkit.data.conll import CoNLLDataModule
 from rnnkit.data.reading import BadLineWarning
 from rnnkit.data.tag_schemes import convert_tags
+from shared_data import shared_dataset
 
 # (word, POS, chunk, NER) per token; sentences as in the real files, NER in IOB1 ("B-" only
 # where an entity directly follows one of the same type).
@@ -251,16 +251,7 @@ def test_missing_file_names_the_path(tmp_path):
 
 
 def shared_conll2003() -> Path:
-    configured = os.environ.get("RNNKIT_DATA_ROOT")
-    root = (
-        Path(configured)
-        if configured
-        else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    )
-    folder = root / "conll2003"
-    if not (folder / "eng.train").is_file():
-        pytest.skip(f"the shared CoNLL-2003 data is not at {folder}")
-    return folder
+    return shared_dataset("conll2003", "eng.train")
 
 
 MD5 = {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from rnnkit.data.parallel_text import (
     build_tokenizer,
 )
 from rnnkit.data.reading import BadLineWarning
+from shared_data import shared_dataset
 
 TRAIN = [
     ("Zwei junge weiße Männer sind im Freien.", "Two young, White males are outside."),
@@ -239,16 +239,7 @@ def test_build_tokenizer_names():
 
 
 def shared_multi30k() -> Path:
-    configured = os.environ.get("RNNKIT_DATA_ROOT")
-    root = (
-        Path(configured)
-        if configured
-        else Path(__file__).resolve().parents[2].parent / "shared" / "data"
-    )
-    folder = root / "multi30k"
-    if not (folder / "train.de").is_file():
-        pytest.skip(f"the shared Multi30k data is not at {folder}")
-    return folder
+    return shared_dataset("multi30k", "train.de")
 
 
 MD5 = {

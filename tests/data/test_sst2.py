@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import re
 import zipfile
 from collections import Counter
@@ -15,6 +14,7 @@ import pytest
 
 from rnnkit.data.reading import BadLineWarning
 from rnnkit.data.sst2 import GLUE_SST2_SHA256, GLUE_SST2_URL, SST2DataModule
+from shared_data import shared_dataset
 
 try:  # tests/data is a package in some layouts and a plain folder (on sys.path) in others
     from ._local_server import local_server
@@ -185,12 +185,7 @@ def test_published_checksum_is_well_formed():
 
 
 def shared_sst2() -> Path:
-    configured = os.environ.get("RNNKIT_DATA_ROOT")
-    root = Path(configured) if configured else Path(__file__).parents[2] / ".." / "shared" / "data"
-    folder = root.resolve() / "sst2"
-    if not (folder / "train.tsv").is_file():
-        pytest.skip(f"the shared SST-2 data is not at {folder}")
-    return folder
+    return shared_dataset("sst2", "train.tsv")
 
 
 MD5 = {
