@@ -11,6 +11,7 @@ from rnnkit.data.reading import (
     BadLinePolicy,
     BadLineWarning,
     check_on_bad_line,
+    read_blocks,
     read_lines,
     split_off,
 )
@@ -130,3 +131,54 @@ def test_split_off_depends_on_the_seed():
 def test_split_off_rejects_bad_fractions(fraction):
     with pytest.raises(ValueError, match="^val_ratio:"):
         split_off(EXAMPLES, fraction)
+
+
+# ---- read_blocks ---------------------------------------------------------------------------
+
+
+def blocks_of(tmp_path, data: bytes, **options):
+    path = tmp_path / "blocks.txt"
+    path.write_bytes(data)
+    policy = BadLinePolicy(path, "skip")  # not finished: no warning, the tests read .skipped
+    return [(b.lines, b.damaged) for b in read_blocks(path, policy, **options)], policy
+
+
+def test_blocks_are_the_lines_between_blank_lines(tmp_path):
+    blocks, _ = blocks_of(tmp_path, b"\n\na 1\nb 2\n\n\n\nc 3\n\n")
+    assert blocks == [([(3, "a 1"), (4, "b 2")], False), ([(8, "c 3")], False)]
+
+
+def test_a_custom_boundary_also_ends_blocks(tmp_path):
+    seen = []
+
+    def is_boundary(text):
+        seen.append(text)
+        return not text.strip() or text.startswith("#")
+
+    blocks, _ = blocks_of(tmp_path, b"a\n# doc\nb\n", is_boundary=is_boundary)
+    assert blocks == [([(1, "a")], False), ([(3, "b")], False)] and "# doc" in seen
+
+
+@pytest.mark.parametrize(
+    ("data", "damaged"),
+    [
+        (b"caf\xe9\nb\n\nc\n", [True, False]),  # the first line of a block
+        (b"a\ncaf\xe9\n\nc\n", [True, False]),  # the last line before a boundary
+        (b"a\n\ncaf\xe9\nc\n", [False, True]),  # right after a boundary
+        (b"a\n\nc\ncaf\xe9", [False, True]),  # the file's last line
+    ],
+)
+def test_a_block_that_lost_a_non_utf8_line_is_damaged_and_no_other(tmp_path, data, damaged):
+    blocks, policy = blocks_of(tmp_path, data)
+    assert [d for _, d in blocks] == damaged and len(policy.skipped) == 1
+
+
+def test_reports_of_the_reader_do_not_damage_the_next_block(tmp_path):
+    path = tmp_path / "blocks.txt"
+    path.write_bytes(b"a\n\nb\n")
+    with pytest.warns(BadLineWarning), BadLinePolicy(path, "skip") as policy:
+        damaged = []
+        for block in read_blocks(path, policy):
+            policy.report("a problem the format found", block.lines[0][0])
+            damaged.append(block.damaged)
+    assert damaged == [False, False]

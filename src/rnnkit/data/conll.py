@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from rnnkit.data.datamodule import SPLITS
-from rnnkit.data.reading import BadLinePolicy, check_fraction, check_on_bad_line, read_lines
+from rnnkit.data.reading import BadLinePolicy, check_fraction, check_on_bad_line, read_blocks
 from rnnkit.data.reading import split_off as split_off_examples
 from rnnkit.data.tag_schemes import normalize_scheme, split_tag
 from rnnkit.data.tagging import TaggingDataModule
@@ -286,44 +286,34 @@ class CoNLLDataModule(TaggingFilesDataModule):
         examples: list[dict[str, Any]] = []
         documents = 0
         width = self.num_columns
-        tokens: list[str] = []
-        tags: list[str] = []
-        first_line = 0
-        bad = False
 
-        def end_sentence() -> None:
-            nonlocal tokens, tags, bad
-            if tokens and not bad:
-                where = f"{file}, line {first_line}"
-                examples.append({"tokens": tokens, "tags": tags, "source": where})
-            tokens, tags, bad = [], [], False
+        def is_boundary(text: str) -> bool:
+            nonlocal documents
+            stripped = text.strip(" \t")
+            if stripped.split(maxsplit=1)[:1] == [DOCSTART]:
+                documents += 1
+                return True
+            return not stripped
 
         with BadLinePolicy(file, self.on_bad_line) as policy:
-            reported = 0
-            for line_number, text in read_lines(file, policy):
-                if len(policy.skipped) != reported:  # read_lines skipped a non-UTF-8 line
-                    reported, bad = len(policy.skipped), True
-                stripped = text.strip(" \t")
-                if not stripped:
-                    end_sentence()
-                    continue
-                fields = COLUMN_SEPARATOR.split(stripped)
-                if fields[0] == DOCSTART:
-                    end_sentence()
-                    documents += 1
-                    continue
-                width = width or len(fields)
-                problem = self._problem(fields, width)
-                if problem is not None:
-                    policy.report(problem, line_number)
-                    reported, bad = len(policy.skipped), True
-                    continue
-                if not tokens:
-                    first_line = line_number
-                tokens.append(fields[0])
-                tags.append(fields[self.column])
-            if len(policy.skipped) != reported:
-                bad = True
-            end_sentence()
+            for block in read_blocks(file, policy, is_boundary):
+                words: list[tuple[int, list[str]]] = []
+                for line_number, text in block.lines:
+                    fields = COLUMN_SEPARATOR.split(text.strip(" \t"))
+                    width = width or len(fields)
+                    problem = self._problem(fields, width)
+                    if problem is not None:
+                        policy.report(problem, line_number)
+                        block.damaged = True
+                    else:
+                        words.append((line_number, fields))
+                if words and not block.damaged:
+                    examples.append(
+                        {
+                            "tokens": [fields[0] for _, fields in words],
+                            "tags": [fields[self.column] for _, fields in words],
+                            "source": f"{file}, line {words[0][0]}",
+                        }
+                    )
         self.documents[file.name] = documents
         return examples

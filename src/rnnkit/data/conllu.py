@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.data.conll import TaggingFilesDataModule
-from rnnkit.data.reading import BadLinePolicy, read_lines
+from rnnkit.data.reading import BadLinePolicy, read_blocks
 
 CONLLU_COLUMNS = ("ID", "FORM", "LEMMA", "UPOS", "XPOS", "FEATS", "HEAD", "DEPREL", "DEPS", "MISC")
 TAG_COLUMNS = {"upos": 3, "xpos": 4}
@@ -100,58 +100,46 @@ class CoNLLUDataModule(TaggingFilesDataModule):
 
     def read_file(self, file: Path) -> list[dict[str, Any]]:
         examples: list[dict[str, Any]] = []
-        tokens: list[str] = []
-        tags: list[str] = []
-        first_line = position = 0
-        bad = False
-
-        def end_sentence() -> None:
-            nonlocal tokens, tags, bad, position
-            if tokens and not bad:
-                where = f"{file}, line {first_line}"
-                examples.append({"tokens": tokens, "tags": tags, "source": where})
-            tokens, tags, bad, position = [], [], False, 0
-
         with BadLinePolicy(file, self.on_bad_line) as policy:
-            reported = 0
-            for line_number, text in read_lines(file, policy):
-                if len(policy.skipped) != reported:  # read_lines skipped a non-UTF-8 line
-                    reported, bad = len(policy.skipped), True
-                    position += 1  # most likely a word line: keep the words' numbering
-                if not text.strip():
-                    end_sentence()
+            for block in read_blocks(file, policy):
+                if block.damaged:  # a line was not UTF-8: the words' numbering is lost
                     continue
-                if text.startswith("#"):
-                    continue
-                fields = text.split("\t")
-                is_word = not (
-                    MULTIWORD_ID.fullmatch(fields[0]) or EMPTY_NODE_ID.fullmatch(fields[0])
-                )
-                position += is_word  # the word's place in its sentence, even on a bad line
-                problem = None
-                if len(fields) != len(CONLLU_COLUMNS):
-                    problem = (
-                        f"expected {len(CONLLU_COLUMNS)} tab-separated columns "
-                        f"({' '.join(CONLLU_COLUMNS)}), found {len(fields)}"
+                words: list[tuple[int, list[str]]] = []
+                position = 0
+                for line_number, text in block.lines:
+                    if text.startswith("#"):
+                        continue
+                    fields = text.split("\t")
+                    is_word = not (
+                        MULTIWORD_ID.fullmatch(fields[0]) or EMPTY_NODE_ID.fullmatch(fields[0])
                     )
-                elif not is_word:
-                    continue  # a multiword token's surface form, or an empty node
-                elif not WORD_ID.fullmatch(fields[0]):
-                    problem = (
-                        f"ID {fields[0]!r}: expected a word number (1, 2...), a range (3-4) or "
-                        "an empty node (8.1)"
+                    position += is_word  # the word's place in its sentence, even on a bad line
+                    if len(fields) != len(CONLLU_COLUMNS):
+                        problem = (
+                            f"expected {len(CONLLU_COLUMNS)} tab-separated columns "
+                            f"({' '.join(CONLLU_COLUMNS)}), found {len(fields)}"
+                        )
+                    elif not is_word:
+                        continue  # a multiword token's surface form, or an empty node
+                    elif not WORD_ID.fullmatch(fields[0]):
+                        problem = (
+                            f"ID {fields[0]!r}: expected a word number (1, 2...), a range (3-4) "
+                            "or an empty node (8.1)"
+                        )
+                    else:
+                        problem = self._problem(fields, position)
+                    if problem is not None:
+                        policy.report(problem, line_number)
+                        block.damaged = True
+                    else:
+                        words.append((line_number, fields))
+                if words and not block.damaged:
+                    column = TAG_COLUMNS[self.tag_column]
+                    examples.append(
+                        {
+                            "tokens": [fields[1] for _, fields in words],
+                            "tags": [fields[column] for _, fields in words],
+                            "source": f"{file}, line {words[0][0]}",
+                        }
                     )
-                else:
-                    problem = self._problem(fields, position)
-                if problem is not None:
-                    policy.report(problem, line_number)
-                    reported, bad = len(policy.skipped), True
-                    continue
-                if not tokens:
-                    first_line = line_number
-                tokens.append(fields[1])
-                tags.append(fields[TAG_COLUMNS[self.tag_column]])
-            if len(policy.skipped) != reported:
-                bad = True
-            end_sentence()
         return examples

@@ -12,6 +12,8 @@ three things from here:
   default everywhere) raises ``ValueError("<file>, line 17: <what is wrong>")``;
   ``"skip"`` drops the line and, when the file is finished, warns once with the count and the
   first problem: ``skipped 3 bad lines in train.tsv (first: line 17: ...)``.
+* :func:`read_blocks` groups the lines of a sentence-per-block format (CoNLL, CoNLL-U) into
+  blocks ended by blank lines, noting which blocks lost a line to bad bytes.
 * :func:`split_off` carves a validation split from the training examples, deterministically.
 
 Example::
@@ -31,6 +33,7 @@ import random
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -154,6 +157,51 @@ def read_lines(path: str | Path, policy: BadLinePolicy | None = None) -> Iterato
                 )
                 continue
             yield line_number, text
+
+
+@dataclass
+class LineBlock:
+    """Consecutive non-boundary lines of a file: ``(line_number, text)`` pairs.
+
+    ``damaged`` is true when :func:`read_lines` dropped a line inside the block (bytes that are
+    not UTF-8, under ``on_bad_line="skip"``): a sentence missing a word would be wrong, so
+    readers drop a damaged block.
+    """
+
+    lines: list[tuple[int, str]] = field(default_factory=list)
+    damaged: bool = False
+
+
+def is_blank(text: str) -> bool:
+    return not text.strip()
+
+
+def read_blocks(
+    path: str | Path, policy: BadLinePolicy, is_boundary: Callable[[str], bool] = is_blank
+) -> Iterator[LineBlock]:
+    """The non-empty blocks of ``path`` between boundary lines (blank lines by default).
+
+    Boundary lines are not yielded (a predicate with a side effect may count them, e.g. CoNLL's
+    ``-DOCSTART-``). Several boundaries in a row, or at the end of the file, are fine.
+    """
+    block = LineBlock()
+    lines = read_lines(path, policy)
+    while True:
+        before = len(policy.skipped)  # the reader's own reports come between our yields
+        line = next(lines, None)
+        if len(policy.skipped) != before:  # read_lines dropped a non-UTF-8 line just now
+            block.damaged = True
+        if line is None:
+            break
+        line_number, text = line
+        if is_boundary(text):
+            if block.lines:
+                yield block
+            block = LineBlock()
+            continue
+        block.lines.append((line_number, text))
+    if block.lines:
+        yield block
 
 
 def check_fraction(value: Any, argument: str) -> float:
