@@ -1,5 +1,7 @@
 """Shared pytest fixtures and settings."""
 
+import os
+
 import pytest
 import torch
 from hydra.core.global_hydra import GlobalHydra
@@ -10,6 +12,19 @@ from hydra_helpers import compose_run
 # contention than they gain (a tiny training step: ~25 ms with 1 thread, ~300 ms with 2 under
 # load). Tests that need another setting change it locally.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_outside_home(tmp_path_factory):
+    """Downloads and image caches (``paths.cache_dir``, ``RNNKIT_CACHE_DIR``) go to a temporary
+    folder: the suite never writes to the user's ``~/.cache/rnnkit``."""
+    previous = os.environ.get("RNNKIT_CACHE_DIR")
+    os.environ["RNNKIT_CACHE_DIR"] = str(tmp_path_factory.mktemp("rnnkit-cache"))
+    yield
+    if previous is None:
+        del os.environ["RNNKIT_CACHE_DIR"]
+    else:
+        os.environ["RNNKIT_CACHE_DIR"] = previous
 
 
 @pytest.fixture(autouse=True)
