@@ -95,22 +95,39 @@ def best_constant_caption(
     max_length: int | None = None,
     num_frequent: int = 200,
     beam_size: int = 5,
+    num_words: int | None = 300,
+    patience: int = 3,
 ) -> list[str]:
     """The caption that maximises corpus BLEU-``max_order`` when given for every example.
 
     Candidates: the ``num_frequent`` most frequent reference captions, and captions built by a
-    beam search that appends one reference word at a time (up to ``max_length`` words, by
-    default one more than the longest reference). Ties at BLEU 0 are broken by the lower orders.
+    beam search that appends one of the ``num_words`` most frequent reference words at a time
+    (None: every word; a word few examples use adds few matches) for up to ``max_length`` words
+    (by default one more than the longest reference), stopping once the best caption has not
+    improved for ``patience`` words. Ties at BLEU 0 are broken by the lower orders.
     """
     scorer = ConstantCaptionScorer(references, max_order)
     frequency = Counter(tuple(ref) for refs in references for ref in refs)
-    words = sorted({word for refs in references for ref in refs for word in ref})
+    word_counts = Counter(word for refs in references for ref in refs for word in ref)
+    words = sorted(word for word, _ in word_counts.most_common(num_words))
     candidates = {caption for caption, _ in frequency.most_common(num_frequent) if caption}
     if max_length is None:
         max_length = 1 + max(len(ref) for refs in references for ref in refs)
+
+    def rank(caption: tuple[str, ...]) -> tuple:
+        return (scorer.key(caption), caption)
+
     beam: list[tuple[str, ...]] = [()]
+    best_score, stale = None, 0
     for _ in range(max_length):
         extended = {caption + (word,) for caption in beam for word in words}
-        beam = sorted(extended, key=lambda c: (scorer.key(c), c), reverse=True)[:beam_size]
+        beam = sorted(extended, key=rank, reverse=True)[:beam_size]
         candidates.update(beam)
-    return list(max(candidates, key=lambda c: (scorer.key(c), c)))
+        score = scorer.key(beam[0])
+        if best_score is not None and score <= best_score:
+            stale += 1
+            if stale >= patience:
+                break
+        else:
+            best_score, stale = score, 0
+    return list(max(candidates, key=rank))
