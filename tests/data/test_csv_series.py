@@ -304,7 +304,7 @@ def test_an_empty_file_or_a_header_only_file_is_refused(tmp_path):
             r"feature_columns: the targets \['OT'\] must be features too",
         ),
         ({"on_bad_line": "warn"}, "on_bad_line: expected one of"),
-        ({"download": True}, "download: download=true needs the url"),
+        ({"download": True}, "download: download=true needs data.url"),
     ],
 )
 def test_options_are_checked(tmp_path, options, expected):

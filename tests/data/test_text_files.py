@@ -153,7 +153,10 @@ def test_a_missing_file_names_it_and_suggests_the_download(tmp_path):
         ({"split_fractions": [0.9, 0.1], "val_file": "valid.txt"}, "val_file='valid.txt'"),
         ({}, "split_fractions: expected .* when val_file is null"),
         ({"split_fractions": [0.9, 0.1], "level": "byte"}, "level: expected one of"),
-        ({"split_fractions": [0.9, 0.1], "download": True}, "download: needs data.url"),
+        (
+            {"split_fractions": [0.9, 0.1], "download": True},
+            "download: download=true needs data.url",
+        ),
     ],
 )
 def test_bad_options_are_named(tmp_path, options, expected):

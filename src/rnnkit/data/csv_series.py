@@ -27,9 +27,15 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.datamodule import SPLITS
+from rnnkit.data.download import check_download
 from rnnkit.data.download import download as download_file
 from rnnkit.data.forecasting import ForecastingDataModule, infer_dates
-from rnnkit.data.reading import BadLinePolicy, check_on_bad_line, location, read_lines
+from rnnkit.data.reading import (
+    BadLinePolicy,
+    check_on_bad_line,
+    location,
+    read_csv_records,
+)
 
 SPLIT_MODES = ("ratio", "rows")
 """The values of ``split``: ``ratio`` (``split_ratios``) or ``rows`` (``split_rows``)."""
@@ -286,11 +292,8 @@ class CSVSeriesDataModule(ForecastingDataModule):
             raise ValueError("split_rows: split=rows needs three [start, end) row ranges")
         self.split_rows = _check_rows(split_rows) if split_rows is not None else None
         self.on_bad_line = check_on_bad_line(on_bad_line)
-        if not isinstance(download, bool):
-            raise ValueError(f"download: expected true or false, got {download!r}")
-        if download and not url:
-            raise ValueError("download: download=true needs the url of the CSV file")
-        self.download, self.url, self.sha256 = download, url, sha256
+        self.download = check_download(download, url)
+        self.url, self.sha256 = url, sha256
         self._table: SeriesTable | None = None
         self._borders: dict[str, tuple[int, int]] | None = None
 
@@ -376,26 +379,7 @@ class CSVSeriesDataModule(ForecastingDataModule):
 
     def _records(self, policy: BadLinePolicy) -> Iterator[tuple[int, list[str]]]:
         """``(first line number, fields)`` of each CSV record (RFC 4180 quoting)."""
-        lines = read_lines(self.file, policy)
-        first: list[int | None] = [None]
-
-        def feed() -> Iterator[str]:
-            for line_number, text in lines:
-                if first[0] is None:
-                    first[0] = line_number
-                yield text + "\n"
-
-        reader = csv.reader(feed(), strict=True)
-        while True:
-            first[0] = None
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                policy.report(f"malformed CSV ({error}); expected RFC 4180 quoting", first[0])
-                continue
-            yield first[0], fields
+        return read_csv_records(self.file, policy)
 
     def _columns(self, header: list[str], line: int) -> list[str]:
         """The numeric columns to read: ``feature_columns``, or every column but the date."""

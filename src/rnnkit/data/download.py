@@ -30,6 +30,7 @@ import urllib.parse
 import urllib.request
 import zipfile
 from pathlib import Path
+from typing import Any
 
 CHUNK_SIZE = 1 << 20
 SHA256_PATTERN = re.compile(r"[0-9a-f]{64}")
@@ -84,6 +85,18 @@ def filename_from_url(url: str) -> str:
 def is_archive(name: str | Path) -> bool:
     """Whether ``name`` ends in one of :data:`ARCHIVE_SUFFIXES` (case-insensitive)."""
     return str(name).lower().endswith(ARCHIVE_SUFFIXES)
+
+
+def check_download(download: Any, url: str | None, folder: Any = True) -> bool:
+    """``download`` if it is a bool and, when true, a ``url`` (and a ``folder`` to put it in)
+    is given; else a ValueError naming the config key."""
+    if not isinstance(download, bool):
+        raise ValueError(f"download: expected true or false, got {download!r}")
+    if download and not url:
+        raise ValueError("download: download=true needs data.url, the file's address")
+    if download and folder is None:
+        raise ValueError("download: download=true needs data.path, the folder to put files in")
+    return download
 
 
 def download(

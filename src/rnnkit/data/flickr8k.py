@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.data.datamodule import SPLITS
+from rnnkit.data.download import check_download
 from rnnkit.data.download import download as download_file
 from rnnkit.data.image_cache import ImageCaptionFilesDataModule
 from rnnkit.data.reading import BadLinePolicy, read_lines
@@ -90,9 +91,7 @@ class Flickr8kDataModule(ImageCaptionFilesDataModule):
         self.images_folder = images_folder
         self.captions_file = captions_file
         self.split_lists = {"train": train_list, "val": val_list, "test": test_list}
-        if not isinstance(download, bool):
-            raise ValueError(f"download: expected true or false, got {download!r}")
-        self.download = download
+        self.download = check_download(download, url)
         self.url, self.sha256 = url, sha256
         self.images_url, self.images_sha256 = images_url, images_sha256
         self._captions: dict[str, list[list[str]]] | None = None

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from rnnkit.data.datamodule import SPLITS
+from rnnkit.data.download import check_download
 from rnnkit.data.download import download as download_file
 from rnnkit.data.reading import (
     BadLinePolicy,
@@ -80,9 +81,8 @@ class IMDBDataModule(TextClassificationDataModule):
             raise ValueError(f"max_tokens: expected a positive integer or null, got {max_tokens!r}")
         self.max_tokens = max_tokens
         self.on_bad_line = check_on_bad_line(on_bad_line)
-        if not isinstance(download, bool):
-            raise ValueError(f"download: expected true or false, got {download!r}")
-        self.download, self.url, self.sha256 = download, url, sha256
+        self.download = check_download(download, url)
+        self.url, self.sha256 = url, sha256
         self._carved: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
 
     def tokenize(self, text: str) -> list[str]:

@@ -12,6 +12,8 @@ three things from here:
   default everywhere) raises ``ValueError("<file>, line 17: <what is wrong>")``;
   ``"skip"`` drops the line and, when the file is finished, warns once with the count and the
   first problem: ``skipped 3 bad lines in train.tsv (first: line 17: ...)``.
+* :func:`read_csv_records` parses CSV records (quoted fields may span lines) and numbers each
+  by the line it starts on.
 * :func:`read_blocks` groups the lines of a sentence-per-block format (CoNLL, CoNLL-U) into
   blocks ended by blank lines, noting which blocks lost a line to bad bytes.
 * :func:`split_off` carves a validation split from the training examples, deterministically.
@@ -29,6 +31,7 @@ Example::
 
 from __future__ import annotations
 
+import csv
 import random
 import warnings
 from collections import defaultdict
@@ -202,6 +205,34 @@ def read_blocks(
         block.lines.append((line_number, text))
     if block.lines:
         yield block
+
+
+def read_csv_records(
+    path: str | Path, policy: BadLinePolicy, delimiter: str = ","
+) -> Iterator[tuple[int, list[str]]]:
+    """``(first line number, fields)`` of each CSV record of ``path`` (RFC 4180 quoting: a quoted
+    field may span lines). A record the csv module cannot parse goes to ``policy`` under the
+    line it starts on; lines that are not UTF-8 go there from :func:`read_lines`."""
+    lines = read_lines(path, policy)
+    first: list[int | None] = [None]
+
+    def feed() -> Iterator[str]:
+        for line_number, text in lines:
+            if first[0] is None:
+                first[0] = line_number
+            yield text + "\n"
+
+    reader = csv.reader(feed(), delimiter=delimiter, strict=True)
+    while True:
+        first[0] = None
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            policy.report(f"malformed CSV ({error}); expected RFC 4180 quoting", first[0])
+            continue
+        yield first[0], fields
 
 
 def check_fraction(value: Any, argument: str) -> float:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rnnkit.data.download import check_download
 from rnnkit.data.download import download as download_file
 from rnnkit.data.language_modeling import LanguageModelingDataModule
 from rnnkit.data.reading import BadLinePolicy, check_on_bad_line, read_lines
@@ -69,11 +70,8 @@ class TextFilesDataModule(LanguageModelingDataModule):
         self.path = Path(str(path)).expanduser() if path is not None else None
         self.files = {"train": train_file, "val": val_file, "test": test_file}
         self.on_bad_line = check_on_bad_line(on_bad_line)
-        if not isinstance(download, bool):
-            raise ValueError(f"download: expected true or false, got {download!r}")
-        if download and (not url or self.path is None):
-            raise ValueError("download: needs data.url and data.path (the folder to put it in)")
-        self.download, self.url, self.sha256 = download, url, sha256
+        self.download = check_download(download, url, self.path)
+        self.url, self.sha256 = url, sha256
         if split_fractions is None:
             if val_file is None:
                 raise ValueError(

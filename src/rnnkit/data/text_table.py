@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from rnnkit.data.datamodule import SPLITS
+from rnnkit.data.download import check_download, is_archive
 from rnnkit.data.download import download as download_file
-from rnnkit.data.download import is_archive
 from rnnkit.data.reading import (
     BadLinePolicy,
     check_fraction,
     check_on_bad_line,
+    read_csv_records,
     read_lines,
     split_off,
 )
@@ -160,11 +160,8 @@ class TextTableDataModule(TextClassificationDataModule):
         self.split_seed = split_seed
         check_fraction(val_ratio, "val_ratio")
         self.on_bad_line = check_on_bad_line(on_bad_line)
-        if not isinstance(download, bool):
-            raise ValueError(f"download: expected true or false, got {download!r}")
-        if download and (not url or self.path is None):
-            raise ValueError("download: download=true needs both a url and a path to put files in")
-        self.download, self.url, self.sha256 = download, url, sha256
+        self.download = check_download(download, url, self.path)
+        self.url, self.sha256 = url, sha256
         self._checked_files = False
         self._train_labels: set[str] | None = None
         self._carved: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
@@ -391,30 +388,11 @@ class TextTableDataModule(TextClassificationDataModule):
 
     def _records(self, file: Path, policy: BadLinePolicy) -> Iterator[tuple[int, list[str]]]:
         """``(first line number, fields)`` of each CSV/TSV record."""
-        lines = read_lines(file, policy)
         if self.format == "tsv":
-            for line_number, text in lines:
+            for line_number, text in read_lines(file, policy):
                 yield line_number, text.split("\t")
             return
-        first: list[int | None] = [None]
-
-        def feed() -> Iterator[str]:
-            for line_number, text in lines:
-                if first[0] is None:
-                    first[0] = line_number
-                yield text + "\n"
-
-        reader = csv.reader(feed(), delimiter=self.delimiter, strict=True)
-        while True:
-            first[0] = None
-            try:
-                fields = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                policy.report(f"malformed CSV ({error}); expected RFC 4180 quoting", first[0])
-                continue
-            yield first[0], fields
+        yield from read_csv_records(file, policy, delimiter=self.delimiter)
 
     def _json_rows(self, file: Path, policy: BadLinePolicy) -> Iterator[tuple[int, Any, Any]]:
         """``(line_number, text, label)`` of each JSON Lines record."""
