@@ -140,6 +140,9 @@ def report_final(
             logger.log_hyperparams(as_dict(cfg), metrics=hp_metrics)
         else:
             logger.log_metrics(hp_metrics, step=trainer.global_step)
+        # Lightning finalized the loggers after fit and test; these late writes reopen a
+        # writer, which only its own finalize flushes to disk (else they land at exit, or never).
+        logger.finalize("success")
     checkpoint = trainer.checkpoint_callback
     best = checkpoint.best_model_path if checkpoint else ""
     lines = [f"finished in {elapsed:.1f}s; final metrics:"]
