@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
+from rnnkit.data.caption_files import MissingImagesWarning
 from rnnkit.data.coco_captions import COCOCaptionsDataModule
-from rnnkit.data.image_cache import MissingImagesWarning
 from rnnkit.data.reading import BadLineWarning
 
 # (id, file name, (width, height), colour, captions): raw, untokenised, as COCO writes them.

@@ -17,8 +17,8 @@ import pytest
 import torch
 from PIL import Image
 
+from rnnkit.data.caption_files import MissingImagesWarning
 from rnnkit.data.flickr8k import FLICKR8K_TEXT_URL, Flickr8kDataModule
-from rnnkit.data.image_cache import MissingImagesWarning
 from rnnkit.data.reading import BadLineWarning
 
 try:  # tests/data is a package in some layouts and a plain folder (on sys.path) in others

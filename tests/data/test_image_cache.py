@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from rnnkit.data.image_cache import ImageCache, decode_image, drop_punctuation
+from rnnkit.data.caption_files import drop_punctuation
+from rnnkit.data.image_cache import ImageCache, decode_image
 from rnnkit.data.reading import BadLineWarning
 
 SIZES = {"a.jpg": (40, 30), "b.jpg": (23, 57), "c.png": (64, 64), "d.jpg": (8, 5)}

@@ -7,8 +7,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from rnnkit.data.caption_files import ImageCaptionFilesDataModule
 from rnnkit.data.datamodule import SPLITS
-from rnnkit.data.image_cache import ImageCaptionFilesDataModule
 from rnnkit.data.parallel_text import WordPunctTokenizer
 from rnnkit.data.reading import BadLinePolicy
 

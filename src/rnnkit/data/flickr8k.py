@@ -6,10 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from rnnkit.data.caption_files import ImageCaptionFilesDataModule
 from rnnkit.data.datamodule import SPLITS
 from rnnkit.data.download import check_download
 from rnnkit.data.download import download as download_file
-from rnnkit.data.image_cache import ImageCaptionFilesDataModule
 from rnnkit.data.reading import BadLinePolicy, read_lines
 
 FLICKR8K_TEXT_URL = (
