@@ -68,3 +68,26 @@ def test_ddp_on_two_cpu_processes_trains(tmp_path):
         or "Initializing distributed" in output
     )
     assert "test/acc" in result.stdout
+
+
+@pytest.mark.slow
+def test_ddp_language_model_carries_state_over_each_ranks_own_rows(tmp_path):
+    result = run_train(
+        tmp_path,
+        "experiment=language_model",
+        "trainer=ddp_cpu",
+        "cell.hidden_size=16",
+        "model.embedding_dim=8",
+        "data.max_train_chars=150000",
+        "data.max_val_chars=120000",
+        "data.max_test_chars=120000",
+        "data.batch_size=8",
+        "data.eval_batch_size=8",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=20",
+        "trainer.limit_val_batches=10",
+        "trainer.limit_test_batches=10",
+        "trainer.enable_progress_bar=false",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "test/bpc" in result.stdout

@@ -119,3 +119,46 @@ def test_restoring_a_vocabulary_of_another_level_is_refused():
     data.setup()
     with pytest.raises(ValueError, match="level"):
         Documents(level="word").restore(data.artifacts())
+
+
+# ---- several processes (DDP) ---------------------------------------------------------------
+
+
+class FakeTrainer:
+    def __init__(self, global_rank: int, world_size: int) -> None:
+        self.global_rank, self.world_size = global_rank, world_size
+
+
+@pytest.mark.parametrize("world_size", [2, 4])
+def test_each_rank_reads_its_own_rows_and_together_every_row_once(world_size):
+    data = Documents(batch_size=4, sequence_length=3)
+    data.setup()
+    whole = list(data.train_dataloader())
+    shares = []
+    for rank in range(world_size):
+        data.trainer = FakeTrainer(rank, world_size)
+        shares.append(list(data.train_dataloader()))
+    assert all(len(share) == len(whole) for share in shares)
+    for k, batch in enumerate(whole):
+        for key in ("tokens", "targets", "document_starts"):
+            joined = torch.cat([share[k][key] for share in shares])
+            assert torch.equal(joined, batch[key])
+    # a rank's batch k+1 continues its batch k, row by row (a carried state reads on)
+    rows = torch.cat([b["tokens"] for b in shares[1]], dim=1)
+    full_rows = torch.cat([b["tokens"] for b in whole], dim=1)
+    per_rank = 4 // world_size
+    assert torch.equal(rows, full_rows[per_rank : 2 * per_rank])
+
+
+def test_rows_that_cannot_be_shared_equally_are_an_error():
+    data = Documents(batch_size=3, sequence_length=3)
+    data.setup()
+    data.trainer = FakeTrainer(0, 2)
+    with pytest.raises(ValueError, match="batch_size: 3 stream rows cannot be shared equally by 2"):
+        data.train_dataloader()
+
+
+def test_workers_do_not_replay_the_stream():
+    data = Documents(batch_size=2, sequence_length=3, num_workers=2)
+    data.setup()
+    assert len(list(data.train_dataloader())) == len(data.stream_batches("train"))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 
 from rnnkit.data.datamodule import RnnkitDataModule
 from rnnkit.data.vocabulary import EOS, PAD, UNK, Vocabulary
@@ -192,10 +193,35 @@ class LanguageModelingDataModule(RnnkitDataModule):
             for start in range(0, columns, length)
         ]
 
+    def rank_batches(
+        self, batches: list[dict[str, Any]], rank: int, world_size: int
+    ) -> list[dict[str, Any]]:
+        """Rank ``rank``'s share of every batch: its own block of the ``B`` stream rows.
+
+        Under DDP each of the ``world_size`` processes reads rows ``[rank * B / W, (rank + 1) *
+        B / W)`` of every batch (``B`` must be a multiple of ``W``), so a rank's consecutive
+        batches stay contiguous text for its carried state, and the ranks together still read
+        every row once: the distributed form of the same stream batching.
+        """
+        if world_size == 1:
+            return batches
+        rows = batches[0]["tokens"].shape[0] if batches else 0
+        if rows % world_size:
+            raise ValueError(
+                f"batch_size: {rows} stream rows cannot be shared equally by {world_size} "
+                f"processes (DDP); expected a multiple of {world_size}"
+            )
+        return [{k: v.tensor_split(world_size)[rank] for k, v in b.items()} for b in batches]
+
     def _stream_loader(self, split: str) -> DataLoader:
-        return DataLoader(
-            self.stream_batches(split), batch_size=None, shuffle=False, num_workers=self.num_workers
-        )
+        batches = self.stream_batches(split)
+        trainer = getattr(self, "trainer", None)
+        if trainer is not None and trainer.world_size > 1:
+            batches = self.rank_batches(batches, trainer.global_rank, trainer.world_size)
+        # An iterable dataset: Lightning adds no distributed sampler, which would deal whole
+        # batches out to the ranks in turn and break each rank's contiguous stream. No worker
+        # processes: the batches are ready-made, and each worker would replay all of them.
+        return DataLoader(StreamBatches(batches), batch_size=None, num_workers=0)
 
     def train_dataloader(self) -> DataLoader:
         return self._stream_loader("train")
@@ -240,3 +266,16 @@ class LanguageModelingDataModule(RnnkitDataModule):
         if not tokens:
             tokens = ["\n"] if self.level == "char" else [EOS]
         return self.collate([self.vocab.encode(tokens)])
+
+
+class StreamBatches(IterableDataset):
+    """Ready-made batches, in order (an iterable dataset, so no sampler reorders them)."""
+
+    def __init__(self, batches: list[dict[str, Any]]) -> None:
+        self.batches = batches
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
