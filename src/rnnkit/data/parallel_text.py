@@ -4,7 +4,6 @@ including learned ones (SentencePiece) fitted on the training split only."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,18 +62,6 @@ def build_tokenizer(name: str, key: str = "tokenizer", sentencepiece_vocab_size:
     return make_tokenizer(name, key)
 
 
-@contextlib.contextmanager
-def _already_fitted(*tokenizers: Tokenizer) -> Iterator[None]:
-    """Make ``fit`` a no-op on ``tokenizers`` for the duration (they were just fitted)."""
-    for tokenizer in tokenizers:
-        tokenizer.fit = lambda texts: None
-    try:
-        yield
-    finally:
-        for tokenizer in tokenizers:
-            del tokenizer.fit
-
-
 class LengthBucketSampler(Sampler[list[int]]):
     """Training batches of sentences of similar lengths, as torchtext's ``BucketIterator``.
 
@@ -118,9 +105,8 @@ class LengthBucketSampler(Sampler[list[int]]):
 class TextPairDataModule(TranslationDataModule):
     """A :class:`TranslationDataModule` whose raw examples are text pairs read from files.
 
-    Adds the ``word_punct`` and ``sentencepiece`` tokenizers and fits learned tokenizers on the
-    raw training sentences (lower-cased when ``lowercase``) before the vocabularies are built
-    from their tokens.
+    Adds the ``word_punct`` and ``sentencepiece`` tokenizers (learned ones are fitted on the
+    raw training sentences, :meth:`TranslationDataModule.fit_tokenizers`).
 
     Args:
         source_tokenizer, target_tokenizer: ``whitespace``, ``character``, ``word_punct``
@@ -135,6 +121,8 @@ class TextPairDataModule(TranslationDataModule):
         **kwargs: :class:`TranslationDataModule`'s (``lowercase``, ``min_frequency``,
             ``max_source_length``, ``batch_size``...).
     """
+
+    tokenizer_option = "sentencepiece_vocab_size"
 
     def __init__(
         self,
@@ -157,27 +145,6 @@ class TextPairDataModule(TranslationDataModule):
             target_tokenizer, "target_tokenizer", sentencepiece_vocab_size
         )
         self.on_bad_line = check_on_bad_line(on_bad_line)
-
-    def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
-        def texts(side: str) -> list[str]:
-            values = [e.get(side) for e in train_examples]
-            return [
-                (v.lower() if self.lowercase else v) if isinstance(v, str) else " ".join(v or [])
-                for v in values
-            ]
-
-        # Learned tokenizers see the raw training text, then tokenise it for the vocabularies.
-        for side, tokenizer in (
-            ("source", self.source_tokenizer),
-            ("target", self.target_tokenizer),
-        ):
-            try:
-                tokenizer.fit(texts(side))
-            except ValueError as error:
-                message = str(error).removeprefix("vocab_size: ")
-                raise ValueError(f"sentencepiece_vocab_size: {side} side: {message}") from None
-        with _already_fitted(self.source_tokenizer, self.target_tokenizer):
-            super().fit_artifacts(train_examples)
 
     def train_dataloader(self) -> DataLoader:
         if not self.bucket_by_length:

@@ -190,7 +190,31 @@ class TranslationDataModule(RnnkitDataModule):
         if self.max_source_length is not None or self.max_target_length is not None:
             self.datasets["train"] = [e for e in self.datasets["train"] if self._fits(e[2], e[3])]
 
+    tokenizer_option = "tokenizer"
+    """The config key that errors of a learned tokenizer's fitting are reported under."""
+
+    def fit_tokenizers(self, train_examples: list[dict[str, Any]]) -> None:
+        """Fit learned tokenizers (SentencePiece) on the raw training text of each side, before
+        anything is tokenised with them (rule tokenizers learn nothing)."""
+        for side, tokenizer in (
+            ("source", self.source_tokenizer),
+            ("target", self.target_tokenizer),
+        ):
+            texts = []
+            for example in train_examples:
+                value = example.get(side)
+                if isinstance(value, (list, tuple)) and all(isinstance(t, str) for t in value):
+                    value = " ".join(value)
+                if isinstance(value, str):  # anything else is reported when it is tokenised
+                    texts.append(value.lower() if self.lowercase else value)
+            try:
+                tokenizer.fit(texts)
+            except ValueError as error:
+                message = str(error).removeprefix("vocab_size: ")
+                raise ValueError(f"{self.tokenizer_option}: {side} side: {message}") from None
+
     def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
+        self.fit_tokenizers(train_examples)
         pairs = []
         for example in train_examples:
             target = self.target_tokens(example)
@@ -205,8 +229,6 @@ class TranslationDataModule(RnnkitDataModule):
                 f"max_source_length: no training example fits max_source_length="
                 f"{self.max_source_length} and max_target_length={self.max_target_length}"
             )
-        self.source_tokenizer.fit([self.detokenize_source(s) for s, _ in pairs])
-        self.target_tokenizer.fit([self.detokenize_target(t) for _, t in pairs])
         self.source_vocab = Vocabulary.fit(
             (s for s, _ in pairs),
             specials=(PAD, UNK),
