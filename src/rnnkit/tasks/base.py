@@ -73,6 +73,19 @@ class RecurrentTask(pl.LightningModule):
     def metrics_for(self, split: str) -> Any:
         return self.split_metrics[f"{split}_metrics"]
 
+    # ---- evaluation --------------------------------------------------------------------
+
+    def evaluate(self, batch: Any, split: str) -> Any:
+        """Loss and metrics of one batch of ``split`` (``"val"``, ``"test"``; tasks may use it
+        for ``"train"`` too), logged under ``split/``."""
+        raise NotImplementedError
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self.evaluate(batch, "test")
+
     # ---- optimisation ------------------------------------------------------------------
 
     def configure_optimizers(self) -> Any:

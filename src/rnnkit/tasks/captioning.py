@@ -143,7 +143,7 @@ class CaptioningTask(RecurrentTask):
         self.log("train/teacher_forcing_ratio", ratio, batch_size=size)
         return loss
 
-    def _evaluate(self, batch: dict[str, Any], split: str) -> None:
+    def evaluate(self, batch: dict[str, Any], split: str) -> None:
         size = batch["images"].shape[0]
         output = self(batch["images"], batch["caption_input"], 1.0)
         self.log(
@@ -176,12 +176,6 @@ class CaptioningTask(RecurrentTask):
             baseline.update([constant] * size, references)
             self.log_dict(baseline, batch_size=size)
         self.keep_validation_sample(split, batch, captions, generation)
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
         samples = self.take_validation_sample()

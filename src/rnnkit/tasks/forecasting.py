@@ -200,7 +200,7 @@ class ForecastingTask(RecurrentTask):
             self.log("train/teacher_forcing_ratio", ratio, batch_size=size)
         return loss
 
-    def _evaluate(self, batch: dict[str, Any], split: str) -> None:
+    def evaluate(self, batch: dict[str, Any], split: str) -> None:
         history, target = batch["history"], batch["target"]
         size = history.shape[0]
         forecast = self(history, batch.get("future_covariates"))
@@ -226,12 +226,6 @@ class ForecastingTask(RecurrentTask):
                 metrics, batch_size=size, prog_bar=split == "val" and group in ("", "original")
             )
         self.keep_validation_sample(split, batch, forecast)
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
         sample = self.take_validation_sample()

@@ -98,7 +98,7 @@ class LanguageModelingTask(RecurrentTask):
         targets = batch["targets"][:, piece]
         return F.cross_entropy(logits.transpose(1, 2), targets, reduction="none"), state
 
-    def _step(self, batch: dict[str, Tensor], split: str) -> Tensor:
+    def evaluate(self, batch: dict[str, Tensor], split: str) -> Tensor:
         length = batch["tokens"].shape[1]
         train_chunks = split == "train" and self.tbptt is not None
         pieces = chunk_slices(length, self.tbptt.steps) if self.tbptt else [slice(0, length)]
@@ -150,7 +150,7 @@ class LanguageModelingTask(RecurrentTask):
         return self._unigram
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        loss = self._step(batch, "train")
+        loss = self.evaluate(batch, "train")
         if self.chunk_optimizer is not None:
             self.chunk_optimizer.end_batch(self, batch_idx)
         self.log("train/step_loss", loss, prog_bar=True, batch_size=batch["tokens"].numel())
@@ -181,12 +181,6 @@ class LanguageModelingTask(RecurrentTask):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         self._carried = dict.fromkeys(SPLITS)  # resuming starts from zeros (docs/tbptt.md)
-
-    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "val")
-
-    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
 
     def on_train_epoch_start(self) -> None:
         self._carried["train"] = None

@@ -55,7 +55,7 @@ class SentimentTask(RecurrentTask):
         """Logits ``(N, num_classes)`` for token ids ``(N, L)`` with ``lengths (N,)``."""
         return self.model(tokens, lengths)
 
-    def _shared_step(self, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
+    def evaluate(self, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
         logits = self(batch["tokens"], batch["lengths"])
         loss = F.cross_entropy(logits, batch["labels"])
         predictions = logits.argmax(-1)
@@ -73,13 +73,7 @@ class SentimentTask(RecurrentTask):
         return loss
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+        return self.evaluate(batch, "train")
 
     def on_validation_epoch_end(self) -> None:
         samples = self.take_validation_sample()

@@ -134,7 +134,7 @@ class TaggingTask(RecurrentTask):
             batch["tokens"], batch["lengths"], batch.get("chars"), batch.get("word_lengths")
         )
 
-    def _shared_step(self, batch: dict[str, Any], split: str) -> torch.Tensor:
+    def evaluate(self, batch: dict[str, Any], split: str) -> torch.Tensor:
         emissions = self.emissions(batch)
         tags = batch["tags"]
         loss = self.model.loss_from_emissions(emissions, tags, batch["lengths"])
@@ -154,13 +154,7 @@ class TaggingTask(RecurrentTask):
         return loss
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
-        return self._shared_step(batch, "train")
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._shared_step(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._shared_step(batch, "test")
+        return self.evaluate(batch, "train")
 
     def on_validation_epoch_end(self) -> None:
         samples = self.take_validation_sample()

@@ -151,7 +151,7 @@ class TranslationTask(RecurrentTask):
 
     # ---- validation and test -----------------------------------------------------------
 
-    def _evaluate(self, batch: dict[str, Any], split: str) -> None:
+    def evaluate(self, batch: dict[str, Any], split: str) -> None:
         source, lengths = batch["source"], batch["source_lengths"]
         target_output, size = batch["target_output"], source.shape[0]
         logits, _ = self(source, lengths, batch["target_input"], 1.0)
@@ -179,12 +179,6 @@ class TranslationTask(RecurrentTask):
         metrics["exact_match"].update(torch.tensor(matches, dtype=torch.float32))
         self.log_dict(metrics, prog_bar=split == "val", batch_size=size)
         self.keep_validation_sample(split, batch, generation, hypotheses, references)
-
-    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        self._evaluate(batch, "test")
 
     def on_validation_epoch_end(self) -> None:
         samples = self.take_validation_sample()
