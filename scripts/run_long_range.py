@@ -60,7 +60,7 @@ from rnnkit.callbacks import (  # noqa: E402
     GradientFlowSnapshot,
     GradientNormCallback,
 )
-from rnnkit.cli.train import build_datamodule, build_group, build_task  # noqa: E402
+from rnnkit.cli.train import build_datamodule, build_group, build_task, prepare  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(rnnkit.__file__).parent / "configs"
@@ -100,12 +100,7 @@ class LossHistory(pl.Callback):
 
 def train_run(cfg: DictConfig, initialise=None) -> dict[str, Any]:
     """Train and test as rnnkit.cli.train.train does; return metrics and callback data."""
-    if cfg.get("num_threads"):
-        torch.set_num_threads(int(cfg.num_threads))
-    pl.seed_everything(cfg.seed, workers=True)
-    datamodule = build_datamodule(cfg.data)
-    datamodule.setup("fit")
-    task = build_task(cfg, datamodule)
+    datamodule, task = prepare(cfg)
     if initialise is not None:
         initialise(task.model.rnn)
     losses = LossHistory()

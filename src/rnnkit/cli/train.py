@@ -83,14 +83,20 @@ def print_summary(cfg: DictConfig, datamodule: RnnkitDataModule, task: Recurrent
     log.info("\n".join(lines))
 
 
-def train(cfg: DictConfig) -> float | None:
-    """Train (and test) from a composed config; return the optimised metric for sweeps."""
+def prepare(cfg: DictConfig) -> tuple[RnnkitDataModule, RecurrentTask]:
+    """The run's threads and seed set, its datamodule set up (fitted on train) and its task
+    built: ``(datamodule, task)``, before any Trainer exists."""
     if cfg.get("num_threads"):
         torch.set_num_threads(int(cfg.num_threads))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg.data)
     datamodule.setup("fit")
-    task = build_task(cfg, datamodule)
+    return datamodule, build_task(cfg, datamodule)
+
+
+def train(cfg: DictConfig) -> float | None:
+    """Train (and test) from a composed config; return the optimised metric for sweeps."""
+    datamodule, task = prepare(cfg)
     print_summary(cfg, datamodule, task)
 
     resume = cfg.get("ckpt_path")
