@@ -440,10 +440,10 @@ def write_doc(args, grid, exploding, overheads, elapsed: float, machine: str) ->
         "",
         "## The task: remember the first symbol",
         "",
-        "`experiment=long_range` (`rnnkit.data.long_range.LongRangeDataModule`, the sentiment "
-        "task's many-to-one classifier with pooling `last`): a sequence is a symbol out of "
-        f"K={cfg.data.num_classes}, then T blank tokens, then a query token; the label is the "
-        "first symbol. The model reads the state after the query, so the symbol must be "
+        "`experiment=long_range` (`rnnkit.data.sentiment.long_range.LongRangeDataModule`, the "
+        "sentiment task's many-to-one classifier with pooling `last`): a sequence is a symbol "
+        f"out of K={cfg.data.num_classes}, then T blank tokens, then a query token; the label is "
+        "the first symbol. The model reads the state after the query, so the symbol must be "
         "carried over T+1 recurrent steps, and the gradient that teaches it must come back "
         f"as far. Chance accuracy is 1/K = {1 / cfg.data.num_classes:.3f}.",
         "",

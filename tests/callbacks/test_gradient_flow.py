@@ -20,7 +20,7 @@ import rnnkit
 from rnnkit.callbacks import GradientFlowCallback, GradientFlowRecorder, GradientFlowSnapshot
 from rnnkit.callbacks.gradient_flow import heatmap_figure, norm_vs_time_figure
 from rnnkit.cells import FeedForwardCell
-from rnnkit.data.long_range import LongRangeDataModule
+from rnnkit.data.sentiment.long_range import LongRangeDataModule
 from rnnkit.tasks.sentiment import SentimentTask
 
 INPUT_SIZE, HIDDEN_SIZE = 3, 4

@@ -13,7 +13,7 @@ import rnnkit
 from rnnkit.callbacks import GradientNormCallback, parameter_groups
 from rnnkit.callbacks.gradient_norms import gradient_norm
 from rnnkit.cells import LayerNormLSTMCell
-from rnnkit.data.long_range import LongRangeDataModule
+from rnnkit.data.sentiment.long_range import LongRangeDataModule
 from rnnkit.patterns.many_to_one import ManyToOne
 from rnnkit.tasks.sentiment import SentimentTask
 

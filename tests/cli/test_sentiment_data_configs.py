@@ -10,9 +10,9 @@ from hydra.utils import instantiate
 import rnnkit
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import build_datamodule, build_task, train
-from rnnkit.data.imdb import IMDB_SHA256, IMDB_URL, IMDBDataModule
-from rnnkit.data.sst2 import GLUE_SST2_SHA256, GLUE_SST2_URL, SST2DataModule
-from rnnkit.data.text_table import TextTableDataModule
+from rnnkit.data.sentiment.imdb import IMDB_SHA256, IMDB_URL, IMDBDataModule
+from rnnkit.data.sentiment.sst2 import GLUE_SST2_SHA256, GLUE_SST2_URL, SST2DataModule
+from rnnkit.data.sentiment.text_table import TextTableDataModule
 from shared_data import shared_dataset
 
 SENTENCES = [

@@ -12,7 +12,7 @@ from PIL import Image
 from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
-from rnnkit.data.builtin import captioning
+from rnnkit.data.captioning import builtin as captioning
 from rnnkit.tasks.image_encoder import ImageEncoder
 
 SMALL = [

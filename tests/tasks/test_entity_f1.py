@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from rnnkit.data.tag_schemes import PREFIXES
+from rnnkit.data.tagging.tag_schemes import PREFIXES
 from rnnkit.tasks.entity_f1 import EntityF1, entity_chunks
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")

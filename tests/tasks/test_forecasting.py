@@ -12,7 +12,7 @@ import torch
 from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
-from rnnkit.data.builtin import forecasting
+from rnnkit.data.forecasting import builtin as forecasting
 from rnnkit.layers.standard import GRU
 from rnnkit.patterns.forecaster import Forecaster
 from rnnkit.tasks.forecasting import WindowForecaster

@@ -12,7 +12,7 @@ import torch
 from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
-from rnnkit.data.builtin_language_model import BuiltinLanguageModelDataModule
+from rnnkit.data.language_modeling.builtin import BuiltinLanguageModelDataModule
 from rnnkit.tasks.language_modeling import LanguageModelingTask
 
 BUDGET = 120_000  # the smallest split budget the built-in dataset accepts

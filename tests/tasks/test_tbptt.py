@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader
 
 from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.train import train
-from rnnkit.data.language_modeling import LanguageModelingDataModule
+from rnnkit.data.language_modeling.datamodule import LanguageModelingDataModule
 from rnnkit.layers.standard import GRU, LSTM
 from rnnkit.patterns._sequence import last_from_state
 from rnnkit.patterns.forecaster import Forecaster

@@ -15,7 +15,7 @@ from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.checkpoint import load_checkpoint, restore_task
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
-from rnnkit.data.builtin.translation import GERMAN_MORPHEMES
+from rnnkit.data.translation.builtin import GERMAN_MORPHEMES
 from rnnkit.tasks.translation import CorpusBLEU
 
 sacrebleu = pytest.importorskip("sacrebleu")

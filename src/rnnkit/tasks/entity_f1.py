@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
-from rnnkit.data.tag_schemes import ENTITY_SCHEMES, normalize_scheme, split_tag
+from rnnkit.data.tagging.tag_schemes import ENTITY_SCHEMES, normalize_scheme, split_tag
 
 Chunk = tuple[str, int, int]
 """``(type, first_token, last_token)``, both ends inclusive."""

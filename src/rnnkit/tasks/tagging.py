@@ -9,7 +9,7 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from rnnkit.data.tag_schemes import ENTITY_SCHEMES
+from rnnkit.data.tagging.tag_schemes import ENTITY_SCHEMES
 from rnnkit.patterns.char_embedding import CHAR_ENCODERS, WordCharacterEmbedding
 from rnnkit.patterns.sequence_tagger import PADDING_TAG, SequenceTagger
 from rnnkit.tasks.base import RecurrentTask

@@ -1,0 +1,99 @@
+"""Tokenizers: text <-> tokens, by name, for every text datamodule.
+
+:class:`Tokenizer` is the interface (and the hook for learned subword tokenizers, such as
+:class:`~rnnkit.data.io.sentencepiece_tokenizer.SentencePieceTokenizer`); the rule-based ones
+here need no training.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+
+class Tokenizer:
+    """Text <-> tokens. ``detokenize(tokenize(text))`` gives the text back (up to spacing).
+
+    The hook for learned subword tokenizers (SentencePiece, BPE): override :meth:`fit` to train
+    on the training texts, and :meth:`to_json` / :meth:`load_json` to store what was learned in
+    the datamodule's artifacts (JSON, e.g. the model file as base64), then register the class in
+    :data:`TOKENIZERS`.
+    """
+
+    name = ""
+
+    def tokenize(self, text: str) -> list[str]:
+        raise NotImplementedError
+
+    def detokenize(self, tokens: list[str]) -> str:
+        raise NotImplementedError
+
+    def fit(self, texts: list[str]) -> None:
+        """Learn from the training texts (nothing to learn for the rule-based ones)."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def load_json(self, data: dict[str, Any]) -> None:
+        if data.get("name") != self.name:
+            raise ValueError(
+                f"tokenizer: the fitted tokenizer is {data.get('name')!r}, but this datamodule "
+                f"uses {self.name!r}"
+            )
+
+
+class WhitespaceTokenizer(Tokenizer):
+    """Words separated by whitespace; joined back with single spaces."""
+
+    name = "whitespace"
+
+    def tokenize(self, text: str) -> list[str]:
+        return text.split()
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return " ".join(tokens)
+
+
+class CharacterTokenizer(Tokenizer):
+    """Every character is a token (spaces included); joined back without separator."""
+
+    name = "character"
+
+    def tokenize(self, text: str) -> list[str]:
+        return list(text.strip())
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return "".join(tokens)
+
+
+TOKENIZERS: dict[str, type[Tokenizer]] = {
+    WhitespaceTokenizer.name: WhitespaceTokenizer,
+    CharacterTokenizer.name: CharacterTokenizer,
+}
+
+
+def make_tokenizer(name: str, key: str = "tokenizer") -> Tokenizer:
+    """A tokenizer by name (``"whitespace"`` or ``"character"``)."""
+    if name not in TOKENIZERS:
+        raise ValueError(f"{key}: expected one of {sorted(TOKENIZERS)}, got {name!r}")
+    return TOKENIZERS[name]()
+
+
+class WordPunctTokenizer(Tokenizer):
+    """Words and punctuation marks, as a rule-based stand-in for spaCy's tokenizer.
+
+    A token is a run of letters/digits/underscores (``\\w+``), a clitic glued to the word
+    before it (``man's`` -> ``man``, ``'s``), or any other single non-space character
+    (``"Mann, der"`` -> ``Mann``, ``,``, ``der``; ``t-shirt`` -> ``t``, ``-``, ``shirt``).
+    Unicode-aware (``Straße``, ``Café``). :meth:`detokenize` joins the tokens with spaces, so
+    BLEU and predictions see the tokenised text (``two men , one woman .``).
+    """
+
+    name = "word_punct"
+    pattern = re.compile(r"(?<=\w)'\w+|\w+|[^\w\s]")
+
+    def tokenize(self, text: str) -> list[str]:
+        return self.pattern.findall(text)
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return " ".join(tokens)

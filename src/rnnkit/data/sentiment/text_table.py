@@ -1,0 +1,437 @@
+"""Sentences and labels from CSV, TSV or JSON Lines tables: one example per row."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from rnnkit.data.datamodule import SPLITS
+from rnnkit.data.io.download import check_download, is_archive
+from rnnkit.data.io.download import download as download_file
+from rnnkit.data.io.reading import (
+    BadLinePolicy,
+    check_fraction,
+    check_on_bad_line,
+    read_csv_records,
+    read_lines,
+    split_off,
+)
+from rnnkit.data.sentiment.datamodule import TextClassificationDataModule
+
+FORMATS = {"csv": (".csv",), "tsv": (".tsv", ".tab"), "jsonl": (".jsonl", ".ndjson")}
+"""Table formats and the file suffixes that select them when ``format`` is not given."""
+
+
+class BadRowError(Exception):
+    """One row is malformed; the message says what was expected (caught per row)."""
+
+
+def format_from_suffix(file: str | Path) -> str:
+    """``"csv"``, ``"tsv"`` or ``"jsonl"`` from the suffix of ``file``."""
+    suffix = Path(str(file)).suffix.lower()
+    for name, suffixes in FORMATS.items():
+        if suffix in suffixes:
+            return name
+    raise ValueError(
+        f"format: cannot tell the format of {str(file)!r} from its suffix; "
+        f"set format to one of {list(FORMATS)}"
+    )
+
+
+def _check_column(value: Any, argument: str, named_ok: bool) -> str | int:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise ValueError(f"{argument}: expected a column name or a 0-based index, got {value!r}")
+    if isinstance(value, int) and value < 0:
+        raise ValueError(f"{argument}: expected a 0-based column index >= 0, got {value}")
+    if isinstance(value, str) and not named_ok:
+        raise ValueError(
+            f"{argument}: the column name {value!r} needs has_header=true; without a header, "
+            "give the 0-based column index"
+        )
+    return value
+
+
+class TextTableDataModule(TextClassificationDataModule):
+    """Text classification from per-split table files (CSV, TSV or JSON Lines).
+
+    Every row is one example: a text column and a label column, chosen by name (a header name,
+    or a JSON key) or by 0-based index. Rows are validated as they are read; a malformed row is
+    reported by file and line (``on_bad_line="error"``, the default: ``ValueError``) or skipped
+    with one warning per file (``"skip"``), see :mod:`rnnkit.data.io.reading`. Bad rows are:
+    a wrong number of columns (CSV/TSV: as many as the header has, or as the first row has
+    without a header), an empty text, a missing label, a label outside ``label_names``, a label
+    in the val/test file that the training file does not have, bytes that are not UTF-8, a
+    line that is not a JSON object/array (JSONL), or a blank line followed by more rows
+    (blank lines at the end of a file are ignored).
+
+    Formats:
+        ``csv``: RFC 4180 quoting (``"a, quoted"`` fields, ``""`` escapes; a quoted field may
+        span lines, reported at its first line), separator ``delimiter`` (default ``,``).
+        ``tsv``: split on tabs, no quoting (as GLUE writes it). ``jsonl``: one JSON object per
+        line, columns are keys (or a JSON array per line, columns are indices).
+
+    Args:
+        train_file, val_file, test_file: the split files, relative to ``path`` unless absolute.
+            ``val_file=None`` carves the validation split from the training file
+            (``val_ratio`` of each label, chosen by ``split_seed``); ``test_file=None`` means no
+            test split.
+        path: the folder of relative file names, and where ``download`` puts the files.
+        format: ``"csv"``, ``"tsv"``, ``"jsonl"``, or None to tell from ``train_file``'s suffix.
+        text_column, label_column: column name (needs ``has_header``, or a JSONL key) or index.
+        has_header: the first non-blank CSV/TSV line names the columns (unused for JSONL).
+        delimiter: CSV field separator (one character; CSV only).
+        label_names: optional mapping from the raw label values to the names the model predicts,
+            e.g. ``{"0": "negative", "1": "positive"}``; it then fixes the label set (in its
+            order) and a row with any other label is bad in every split. Without it, the labels
+            are the training file's, sorted.
+        val_ratio, split_seed: the carved validation split when ``val_file`` is None.
+        on_bad_line: ``"error"`` or ``"skip"``.
+        download, url, sha256: when a split file is missing and ``download`` is true, fetch
+            ``url`` into ``path`` with :func:`rnnkit.data.io.download.download` (verified against
+            ``sha256``, which is required) and extract it if it is an archive.
+        **kwargs: :class:`TextClassificationDataModule`'s (``batch_size``, ``lowercase``, ...).
+
+    Raw examples: ``{"text": str, "label": str, "source": "<file>, line <n>"}``.
+    """
+
+    archive_folder: str = ""
+    """Sub-folder of ``path`` where the downloaded archive puts the files (SST-2: ``SST-2``)."""
+    header_hint: str = ""
+    """Appended to a missing-column error (e.g. why a known file lacks a label column)."""
+    missing_hint: str = ""
+    """Appended to a missing-file error (e.g. where the dataset can be had)."""
+
+    def __init__(
+        self,
+        train_file: str | None = None,
+        val_file: str | None = None,
+        test_file: str | None = None,
+        path: str | None = None,
+        format: str | None = None,
+        text_column: str | int = "text",
+        label_column: str | int = "label",
+        has_header: bool = True,
+        delimiter: str | None = None,
+        label_names: Mapping[Any, Any] | None = None,
+        val_ratio: float = 0.1,
+        split_seed: int = 0,
+        on_bad_line: str = "error",
+        download: bool = False,
+        url: str | None = None,
+        sha256: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(train_file, (str, Path)) or not str(train_file):
+            raise ValueError(f"train_file: expected the training file's path, got {train_file!r}")
+        self.train_file, self.val_file, self.test_file = train_file, val_file, test_file
+        self.path = Path(str(path)).expanduser() if path is not None else None
+        if format is None:
+            format = format_from_suffix(train_file)
+        if format not in FORMATS:
+            raise ValueError(f"format: expected one of {list(FORMATS)} or null, got {format!r}")
+        self.format = format
+        if not isinstance(has_header, bool):
+            raise ValueError(f"has_header: expected true or false, got {has_header!r}")
+        self.has_header = has_header
+        named_ok = has_header or format == "jsonl"
+        self.text_column = _check_column(text_column, "text_column", named_ok)
+        self.label_column = _check_column(label_column, "label_column", named_ok)
+        if self.text_column == self.label_column:
+            raise ValueError(
+                f"label_column: expected a different column than text_column, got {label_column!r}"
+            )
+        if delimiter is not None and format != "csv":
+            raise ValueError(f"delimiter: only CSV takes a delimiter, but format is {format!r}")
+        if delimiter is not None and (not isinstance(delimiter, str) or len(delimiter) != 1):
+            raise ValueError(f"delimiter: expected one character, got {delimiter!r}")
+        self.delimiter = delimiter or ("\t" if format == "tsv" else ",")
+        if label_names is not None:
+            if not isinstance(label_names, Mapping) or not label_names:
+                raise ValueError(
+                    "label_names: expected a non-empty mapping from raw labels to names, "
+                    f"got {label_names!r}"
+                )
+            label_names = {str(raw): str(name) for raw, name in label_names.items()}
+        self.label_names: dict[str, str] | None = label_names
+        self.val_ratio = val_ratio
+        self.split_seed = split_seed
+        check_fraction(val_ratio, "val_ratio")
+        self.on_bad_line = check_on_bad_line(on_bad_line)
+        self.download = check_download(download, url, self.path)
+        self.url, self.sha256 = url, sha256
+        self._checked_files = False
+        self._train_labels: set[str] | None = None
+        self._carved: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+
+    # ---- files -------------------------------------------------------------------------
+
+    def resolve(self, name: str | Path) -> Path:
+        """The path of a split file: absolute as given, else in ``path`` (or its
+        :attr:`archive_folder`, where a downloaded archive put it)."""
+        file = Path(str(name)).expanduser()
+        if file.is_absolute() or self.path is None:
+            return file
+        candidates = [self.path / file]
+        if self.archive_folder:
+            candidates.append(self.path / self.archive_folder / file)
+        return next((c for c in candidates if c.is_file()), candidates[0])
+
+    def _missing_files(self) -> list[Path]:
+        names = [n for n in (self.train_file, self.val_file, self.test_file) if n is not None]
+        return [self.resolve(n) for n in names if not self.resolve(n).is_file()]
+
+    def ensure_files(self) -> None:
+        """Check that the split files exist; download them first if asked to."""
+        if self._checked_files:
+            return
+        missing = self._missing_files()
+        if missing and self.download:
+            filename = None if is_archive(self.url) else Path(str(self.train_file)).name
+            download_file(
+                self.url, self.sha256, self.path, filename=filename, extract=is_archive(self.url)
+            )
+            missing = self._missing_files()
+            if missing:
+                raise FileNotFoundError(
+                    f"{missing[0]}: not found, and the download from {self.url} does not "
+                    f"contain it.{self.missing_hint}"
+                )
+        if missing:
+            fetch = f" or set data.download=true to fetch {self.url}" if self.url else ""
+            raise FileNotFoundError(
+                f"{missing[0]}: not found; put the file there (or point data.path at its "
+                f"folder){fetch}.{self.missing_hint}"
+            )
+        self._checked_files = True
+
+    # ---- splits ------------------------------------------------------------------------
+
+    def load_split(self, split: str) -> list[dict[str, Any]]:
+        if split not in SPLITS:
+            raise ValueError(f"split: expected one of {list(SPLITS)}, got {split!r}")
+        self.ensure_files()
+        if split in ("train", "val") and self.val_file is None:
+            if self._carved is None:
+                examples = self._read_train()
+                self._carved = split_off(
+                    examples, self.val_ratio, self.split_seed, lambda e: e["label"]
+                )
+            return self._carved[0] if split == "train" else self._carved[1]
+        if split == "train":
+            return self._read_train()
+        name = self.val_file if split == "val" else self.test_file
+        if name is None:
+            return []
+        return self.read_table(self.resolve(name), known_labels=self._known_labels())
+
+    def _read_train(self) -> list[dict[str, Any]]:
+        file = self.resolve(self.train_file)
+        examples = self.read_table(file)
+        labels = {e["label"] for e in examples}
+        if len(labels) < 2:
+            raise ValueError(
+                f"{file}: expected at least 2 different labels in the training split, "
+                f"found {sorted(labels)}"
+            )
+        self._train_labels = labels
+        return examples
+
+    def _known_labels(self) -> set[str] | None:
+        """Labels a val/test row may have (None: ``label_names`` already restricts them)."""
+        if self.label_names is not None:
+            return None
+        if self.fitted:
+            return set(self.labels)
+        if self._train_labels is None:
+            self.load_split("train")
+        return self._train_labels
+
+    def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
+        super().fit_artifacts(train_examples)
+        if self.label_names is not None:
+            self.labels = list(dict.fromkeys(self.label_names.values()))
+
+    def parse_raw(self, raw: str) -> list[dict[str, Any]]:
+        """A sentence; a text file with one sentence per line; or a table file in this module's
+        format (by suffix, e.g. ``dev.tsv``), whose text column is read and labels ignored."""
+        path = Path(raw)
+        if path.is_file() and path.suffix.lower() in FORMATS[self.format]:
+            examples = self.read_table(path, labelled=False)
+            return [{**e, "label": None} for e in examples]
+        return super().parse_raw(raw)
+
+    # ---- rows --------------------------------------------------------------------------
+
+    def read_table(
+        self, file: Path, known_labels: set[str] | None = None, labelled: bool = True
+    ) -> list[dict[str, Any]]:
+        """Raw examples of one table file, bad rows raised or skipped per ``on_bad_line``.
+
+        Args:
+            known_labels: if given, a label outside it is a bad row (val/test files).
+            labelled: False reads only the text column (prediction input).
+        """
+        examples = []
+        with BadLinePolicy(file, self.on_bad_line) as policy:
+            if self.format == "jsonl":
+                rows = self._json_rows(file, policy)
+            else:
+                rows = self._delimited_rows(file, policy, labelled)
+            for line_number, text, label in rows:
+                try:
+                    examples.append(
+                        self._example(text, label, known_labels, labelled)
+                        | {"source": f"{file}, line {line_number}"}
+                    )
+                except BadRowError as problem:
+                    policy.report(str(problem), line_number)
+        if not examples:
+            skipped = f" ({len(policy.skipped)} bad lines skipped)" if policy.skipped else ""
+            raise ValueError(f"{file}: expected at least one example, found none{skipped}")
+        return examples
+
+    def _example(
+        self, text: Any, label: Any, known_labels: set[str] | None, labelled: bool
+    ) -> dict[str, Any]:
+        if text is None:
+            raise BadRowError(f"missing text (column {self.text_column!r})")
+        if not isinstance(text, str):
+            raise BadRowError(
+                f"expected a string of text in column {self.text_column!r}, got {text!r}"
+            )
+        text = text.strip()
+        if not self.tokenize(text):
+            raise BadRowError(f"empty sentence (column {self.text_column!r}); expected some text")
+        if not labelled:
+            return {"text": text, "label": None}
+        if label is None or (isinstance(label, str) and not label.strip()):
+            raise BadRowError(f"missing label (column {self.label_column!r})")
+        if isinstance(label, bool) or not isinstance(label, (str, int)):
+            raise BadRowError(f"expected a string or integer label, got {label!r}")
+        label = str(label).strip()
+        if self.label_names is not None:
+            if label not in self.label_names:
+                raise BadRowError(
+                    f"unknown label {label!r}; expected one of {list(self.label_names)}"
+                )
+            label = self.label_names[label]
+        elif known_labels is not None and label not in known_labels:
+            raise BadRowError(
+                f"unknown label {label!r}: the training file has no such label; expected one "
+                f"of {sorted(known_labels)}"
+            )
+        return {"text": text, "label": label}
+
+    def _delimited_rows(
+        self, file: Path, policy: BadLinePolicy, labelled: bool
+    ) -> Iterator[tuple[int, Any, Any]]:
+        """``(line_number, text, label)`` of each CSV/TSV row (bad rows go to ``policy``)."""
+        kind = "tab-separated" if self.format == "tsv" else f"{self.delimiter!r}-separated"
+        width: int | None = None
+        header: list[str] | None = None
+        indices: tuple[int, int | None] = (0, None)
+        blank_lines: list[int] = []
+        for line_number, fields in self._records(file, policy):
+            if len(fields) <= 1 and not "".join(fields).strip():
+                blank_lines.append(line_number)  # an error only if more rows follow
+                continue
+            for blank in blank_lines:
+                policy.report(f"blank line; expected a row of {width or '?'} columns", blank)
+            blank_lines = []
+            if width is None:
+                width = len(fields)
+                if self.has_header:
+                    header = [name.strip() for name in fields]
+                indices = self._column_indices(file, line_number, header, width, labelled)
+                if header is not None:
+                    continue
+            if len(fields) != width:
+                names = f" ({', '.join(header)})" if header else ""
+                policy.report(
+                    f"expected {width} {kind} columns{names}, found {len(fields)}", line_number
+                )
+                continue
+            text_index, label_index = indices
+            yield (
+                line_number,
+                fields[text_index],
+                (fields[label_index] if label_index is not None else None),
+            )
+
+    def _column_indices(
+        self, file: Path, line_number: int, header: list[str] | None, width: int, labelled: bool
+    ) -> tuple[int, int | None]:
+        """Indices of the text and label columns; a ValueError when the file lacks one."""
+        roles = [("text_column", self.text_column)]
+        if labelled:
+            roles.append(("label_column", self.label_column))
+        indices: list[int | None] = []
+        for role, column in roles:
+            if isinstance(column, str):
+                if column not in header:
+                    raise ValueError(
+                        f"{file}, line {line_number}: expected a column named {column!r} "
+                        f"({role}) in the header, found columns {header}{self.header_hint}"
+                    )
+                indices.append(header.index(column))
+            elif column >= width:
+                raise ValueError(
+                    f"{file}, line {line_number}: {role}={column} needs at least {column + 1} "
+                    f"columns, found {width}"
+                )
+            else:
+                indices.append(column)
+        return indices[0], indices[1] if labelled else None
+
+    def _records(self, file: Path, policy: BadLinePolicy) -> Iterator[tuple[int, list[str]]]:
+        """``(first line number, fields)`` of each CSV/TSV record."""
+        if self.format == "tsv":
+            for line_number, text in read_lines(file, policy):
+                yield line_number, text.split("\t")
+            return
+        yield from read_csv_records(file, policy, delimiter=self.delimiter)
+
+    def _json_rows(self, file: Path, policy: BadLinePolicy) -> Iterator[tuple[int, Any, Any]]:
+        """``(line_number, text, label)`` of each JSON Lines record."""
+        blank_lines: list[int] = []
+        for line_number, text in read_lines(file, policy):
+            if not text.strip():
+                blank_lines.append(line_number)
+                continue
+            for blank in blank_lines:
+                policy.report("blank line; expected a JSON object", blank)
+            blank_lines = []
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError as error:
+                policy.report(
+                    f"not valid JSON ({error.msg} at column {error.colno}); expected one JSON "
+                    "object per line",
+                    line_number,
+                )
+                continue
+            try:
+                values = [
+                    self._json_value(record, c) for c in (self.text_column, self.label_column)
+                ]
+            except BadRowError as problem:
+                policy.report(str(problem), line_number)
+                continue
+            yield line_number, values[0], values[1]
+
+    @staticmethod
+    def _json_value(record: Any, column: str | int) -> Any:
+        if isinstance(column, str):
+            if not isinstance(record, dict):
+                raise BadRowError(
+                    f"expected a JSON object with key {column!r}, found {type(record).__name__}"
+                )
+            return record.get(column)
+        if not isinstance(record, list):
+            raise BadRowError(
+                f"expected a JSON array for column index {column}, found {type(record).__name__}"
+            )
+        return record[column] if column < len(record) else None

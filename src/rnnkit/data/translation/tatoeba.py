@@ -1,0 +1,141 @@
+"""Tatoeba / Anki (manythings.org) sentence-pair files: ``English<TAB>translation[<TAB>...]``."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from rnnkit.data.datamodule import SPLITS
+from rnnkit.data.io.reading import BadLinePolicy, check_fraction, read_lines
+from rnnkit.data.translation.parallel_text import TextPairDataModule
+
+
+def split_by_source(
+    pairs: list[dict[str, Any]], val_ratio: float, test_ratio: float, seed: int = 0
+) -> dict[str, list[dict[str, Any]]]:
+    """Deterministic train/val/test split keeping every source sentence in one split.
+
+    The distinct source sentences (in order of first appearance) are shuffled with ``seed``;
+    the first ``round(test_ratio * n)`` go to test, the next ``round(val_ratio * n)`` to val,
+    the rest to train. All translations of one sentence thus land in the same split (Tatoeba
+    has many sentences with several translations: splitting pairs at random would leak them
+    into the test set). Pairs keep the file's order within each split.
+    """
+    sources = list(dict.fromkeys(pair["source"] for pair in pairs))
+    random.Random(seed).shuffle(sources)
+    num_test = round(test_ratio * len(sources))
+    num_val = round(val_ratio * len(sources))
+    split_of = {s: "test" for s in sources[:num_test]}
+    split_of.update({s: "val" for s in sources[num_test : num_test + num_val]})
+    splits: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+    for pair in pairs:
+        splits[split_of.get(pair["source"], "train")].append(pair)
+    empty = [split for split, members in splits.items() if not members]
+    if empty:
+        raise ValueError(
+            f"val_ratio: {len(sources)} distinct source sentences split by val_ratio={val_ratio} "
+            f"and test_ratio={test_ratio} leave the {empty[0]} split empty; use more data or "
+            "other ratios"
+        )
+    return splits
+
+
+class TatoebaDataModule(TextPairDataModule):
+    """Sentence pairs from one tab-separated file, split into train/val/test by ratio.
+
+    The Anki files of manythings.org (``deu.txt``: ``Go.<TAB>Geh.<TAB>CC-BY 2.0 (France)
+    Attribution: tatoeba.org #2877272 (CM) & #8597805 (Roujin)``) and Tatoeba exports: the
+    first column is the source sentence, the second its translation; further columns
+    (attribution) are ignored. Blank lines at the end of the file are ignored.
+
+    Bad lines, reported by file and line (``on_bad_line``: error, or skip the pair): fewer than
+    two tab-separated columns, an empty sentence, bytes that are not UTF-8, a blank line
+    followed by more pairs.
+
+    Args:
+        file: the pair file (relative to ``path`` when given).
+        path: optional folder of ``file``.
+        reverse: translate from the second column to the first (``deu.txt`` is English then
+            German: ``reverse=true`` gives German -> English).
+        val_ratio, test_ratio, split_seed: the deterministic split
+            (:func:`split_by_source`: a source sentence never appears in two splits).
+        **kwargs: :class:`~rnnkit.data.translation.parallel_text.TextPairDataModule`'s (tokenizers,
+            ``on_bad_line``) and :class:`~.datamodule.TranslationDataModule`'s
+            (``lowercase``, ``min_frequency``...).
+
+    Raw examples: ``{"source": str, "target": str, "where": "<file>, line <n>"}``.
+    """
+
+    def __init__(
+        self,
+        file: str,
+        path: str | None = None,
+        reverse: bool = False,
+        val_ratio: float = 0.1,
+        test_ratio: float = 0.1,
+        split_seed: int = 0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if not isinstance(file, (str, Path)) or not str(file):
+            raise ValueError(f"file: expected the path of a tab-separated pair file, got {file!r}")
+        if not isinstance(reverse, bool):
+            raise ValueError(f"reverse: expected true or false, got {reverse!r}")
+        self.val_ratio = check_fraction(val_ratio, "val_ratio")
+        self.test_ratio = check_fraction(test_ratio, "test_ratio")
+        if val_ratio + test_ratio >= 1:
+            raise ValueError(
+                f"test_ratio: val_ratio + test_ratio must leave pairs to train on (< 1), got "
+                f"{val_ratio} + {test_ratio}"
+            )
+        file = Path(str(file)).expanduser()
+        self.file = file if file.is_absolute() or path is None else Path(str(path)) / file
+        self.reverse = reverse
+        self.split_seed = split_seed
+        self._splits: dict[str, list[dict[str, Any]]] | None = None
+
+    def read_pairs(self) -> list[dict[str, Any]]:
+        """Every pair of the file, in order (source and target per ``reverse``)."""
+        if not self.file.is_file():
+            raise FileNotFoundError(
+                f"{self.file}: not found; put the pair file there (e.g. deu.txt from "
+                "manythings.org/anki) or point data.file at it"
+            )
+        pairs, blank = [], None
+        with BadLinePolicy(self.file, self.on_bad_line) as policy:
+            for number, text in read_lines(self.file, policy):
+                if not text.strip():
+                    blank = blank or number
+                    continue
+                if blank is not None:
+                    policy.report("blank line (expected source<TAB>target on every line)", blank)
+                    blank = None
+                columns = text.split("\t")
+                if len(columns) < 2:
+                    policy.report(
+                        f"expected at least 2 tab-separated columns (source<TAB>target), found "
+                        f"{len(columns)}: {text[:60]!r}",
+                        number,
+                    )
+                    continue
+                first, second = columns[0].strip(), columns[1].strip()
+                if not first or not second:
+                    policy.report(f"empty sentence in column {1 if not first else 2}", number)
+                    continue
+                source, target = (second, first) if self.reverse else (first, second)
+                pairs.append(
+                    {"source": source, "target": target, "where": f"{self.file}, line {number}"}
+                )
+        if not pairs:
+            raise ValueError(f"{self.file}: expected sentence pairs, found none")
+        return pairs
+
+    def load_split(self, split: str) -> list[dict[str, Any]]:
+        if split not in SPLITS:
+            raise ValueError(f"split: expected one of {list(SPLITS)}, got {split!r}")
+        if self._splits is None:
+            self._splits = split_by_source(
+                self.read_pairs(), self.val_ratio, self.test_ratio, self.split_seed
+            )
+        return self._splits[split]

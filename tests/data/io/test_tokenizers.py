@@ -1,0 +1,57 @@
+"""The rule-based tokenizers: round trips, punctuation, and the names they are chosen by."""
+
+from __future__ import annotations
+
+import pytest
+
+from rnnkit.data.io.tokenizers import (
+    CharacterTokenizer,
+    WhitespaceTokenizer,
+    WordPunctTokenizer,
+    make_tokenizer,
+)
+
+
+@pytest.mark.parametrize(
+    ("tokenizer", "text", "tokens", "back"),
+    [
+        (WhitespaceTokenizer(), " a  b c ", ["a", "b", "c"], "a b c"),
+        (CharacterTokenizer(), "ab c", ["a", "b", " ", "c"], "ab c"),
+    ],
+)
+def test_tokenizers_round_trip(tokenizer, text, tokens, back):
+    assert tokenizer.tokenize(text) == tokens
+    assert tokenizer.detokenize(tokens) == back
+
+
+def test_make_tokenizer_names_the_choices():
+    with pytest.raises(ValueError, match=r"tokenizer: expected one of \['character', 'whi"):
+        make_tokenizer("sentencepiece")
+
+
+def test_word_punct_tokenizer_splits_punctuation_like_spacy():
+    tokenize = WordPunctTokenizer().tokenize
+    assert tokenize("Two young, White males are outside.") == [
+        "Two",
+        "young",
+        ",",
+        "White",
+        "males",
+        "are",
+        "outside",
+        ".",
+    ]
+    assert tokenize("A man's t-shirt (red)!") == [
+        "A",
+        "man",
+        "'s",
+        "t",
+        "-",
+        "shirt",
+        "(",
+        "red",
+        ")",
+        "!",
+    ]
+    assert tokenize('Straße, Café "Größe"') == ["Straße", ",", "Café", '"', "Größe", '"']
+    assert tokenize("   ") == []
