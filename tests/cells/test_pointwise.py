@@ -5,7 +5,7 @@
   :func:`lstm_pointwise` / :func:`gru_pointwise`, on contiguous and non-contiguous inputs.
 * The custom autograd Functions that run a whole direction of a standard cell as one node
   (:func:`rnnkit.layers.standard_loop.run_standard_direction`) against the generic runner
-  loop :func:`rnnkit.layers.runner.loop_steps` over the cell's own ``step`` (ordinary
+  loop :func:`rnnkit.layers.time_loop.loop_steps` over the cell's own ``step`` (ordinary
   autograd), and with ``gradcheck`` / ``gradgradcheck`` in float64: values, first- and
   second-order gradients, for every standard cell, with and without bias, equal lengths and
   packed batches, both directions.
@@ -34,8 +34,8 @@ from rnnkit.cells.pointwise import (
     lstm_pointwise,
     partial_gradients,
 )
-from rnnkit.layers.runner import loop_steps
 from rnnkit.layers.standard_loop import has_standard_loop, run_standard_direction
+from rnnkit.layers.time_loop import loop_steps
 
 BATCH, HIDDEN = 3, 4
 TOLERANCE = {torch.float64: 1e-12, torch.float32: 1e-5}

@@ -1,4 +1,4 @@
-"""The one recurrence runner: time loop, reverse direction and stacking, for any cell.
+"""The one recurrence runner for any cell: a direction at a time, then stacked layers.
 
 Sequences travel in the packed layout of :class:`torch.nn.utils.rnn.PackedSequence`: the
 steps of all sequences sorted by decreasing length, time-major, ``data: (sum(lengths), F)``
@@ -12,7 +12,7 @@ cannot change a result.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -24,6 +24,7 @@ from rnnkit.layers.standard_loop import (
     run_standard_direction,
     standard_loop_allowed,
 )
+from rnnkit.layers.time_loop import loop_steps
 
 
 def run_direction(
@@ -35,10 +36,11 @@ def run_direction(
 ) -> tuple[Tensor, State]:
     """Run ``cell`` over packed ``inputs`` in one direction.
 
-    The input projection of all steps is one call of ``cell.project_input``; the loop then
-    calls ``cell.step`` once per step (:func:`loop_steps`). Exact RNNCell, LSTMCell and
-    GRUCell instances (:func:`~rnnkit.layers.standard_loop.has_standard_loop`) run the same
-    loop as one autograd node with a hand-written backward instead
+    The input projection of all steps is one call of ``cell.project_input``; the generic time
+    loop (:func:`~rnnkit.layers.time_loop.loop_steps`) then calls ``cell.step`` once per step.
+    Exact RNNCell, LSTMCell and GRUCell instances
+    (:func:`~rnnkit.layers.standard_loop.has_standard_loop`) run the same loop as one
+    autograd node with a hand-written backward instead
     (:mod:`rnnkit.layers.standard_loop`): same results, less per-step overhead. They keep the
     generic loop under torch.compile / torch.export, torch.func transforms and autocast
     (:func:`~rnnkit.layers.standard_loop.standard_loop_allowed`).
@@ -58,63 +60,6 @@ def run_direction(
         return run_standard_direction(cell, inputs, batch_sizes, initial_state, reverse)
     projected = cell.project_input(inputs)
     return loop_steps(cell.step, projected, batch_sizes, initial_state, reverse)
-
-
-def loop_steps(
-    step: Callable[[Tensor, State], tuple[Tensor, State]],
-    projected: Tensor,
-    batch_sizes: Sequence[int],
-    initial_state: State,
-    reverse: bool = False,
-) -> tuple[Tensor, State]:
-    """The time loop of :func:`run_direction` over projected steps, for any step function.
-
-    ``step(x_t, state) -> (output_t, new_state)`` is called on each ``(batch_sizes[t], P)``
-    block of ``projected (sum(batch_sizes), P)``; the rest is as :func:`run_direction`.
-    """
-    batch = batch_sizes[0]
-    uniform = batch_sizes[-1] == batch
-    # unbind/split give views whose backward is one concatenation; indexing projected[t] in
-    # the loop would instead make backward quadratic in the sequence length.
-    if uniform:
-        steps = projected.reshape(len(batch_sizes), batch, -1).unbind(0)
-    else:
-        steps = projected.split(list(batch_sizes))
-
-    outputs: list[Tensor] = []
-    if uniform:
-        state = initial_state
-        for x_t in reversed(steps) if reverse else steps:
-            output, state = step(x_t, state)
-            outputs.append(output)
-        if reverse:
-            outputs.reverse()
-        return torch.cat(outputs), state
-
-    if not reverse:
-        state, alive = initial_state, batch
-        finished: list[State] = []
-        for x_t, size in zip(steps, batch_sizes):
-            if size < alive:
-                finished.append(tuple(s[size:alive] for s in state))
-                state, alive = tuple(s[:size] for s in state), size
-            output, state = step(x_t, state)
-            outputs.append(output)
-        finished.append(state)
-        finished.reverse()
-        final = tuple(torch.cat(parts) for parts in zip(*finished))
-        return torch.cat(outputs), final
-
-    alive = batch_sizes[-1]
-    state = tuple(s[:alive] for s in initial_state)
-    for x_t, size in zip(reversed(steps), reversed(batch_sizes)):
-        if size > alive:
-            state = tuple(torch.cat((s, s0[alive:size])) for s, s0 in zip(state, initial_state))
-            alive = size
-        output, state = step(x_t, state)
-        outputs.append(output)
-    outputs.reverse()
-    return torch.cat(outputs), state
 
 
 def run_stack(

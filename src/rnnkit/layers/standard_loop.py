@@ -18,10 +18,10 @@ direction is one ``torch.autograd.Function``:
   then computes the gradients of the input, ``weight_ih`` and ``weight_hh`` as **one** matmul
   each over all steps, instead of one small matmul and one accumulation per step.
 
-The results equal the generic loop over ``cell.step`` (same equations; float rounding
-aside). Double backward is supported: when backward runs in grad mode
-(``create_graph=True``) it re-runs the direction with ordinary differentiable operations and
-differentiates that.
+The results equal the generic loop over ``cell.step``
+(:func:`rnnkit.layers.time_loop.loop_steps`; same equations, float rounding aside). Double
+backward is supported: when backward runs in grad mode (``create_graph=True``) it re-runs the
+direction with that loop's ordinary differentiable operations and differentiates that.
 
 Packed layout (see :mod:`rnnkit.layers.runner`): ``batch_sizes[t]`` sequences are alive at
 time ``t``, always the first rows. A direction visits the steps in time order or reversed;
@@ -50,10 +50,9 @@ from rnnkit.cells.pointwise import (
     partial_gradients,
 )
 from rnnkit.cells.rnn import RNNCell
+from rnnkit.layers.time_loop import StepFunction, loop_steps
 
 _aten = torch.ops.aten
-
-StepFunction = Callable[[Tensor, State], tuple[Tensor, State]]
 
 
 def has_standard_loop(cell: RecurrentCell) -> bool:
@@ -517,7 +516,6 @@ def _loop_gradients(
     components; ``make_reference(*weights)`` gives the cell's plain ``(project, step)``;
     ``grads`` are the gradients of ``(outputs, *final_state)``.
     """
-    from rnnkit.layers.runner import loop_steps  # the runner imports this module
 
     def run(inputs: Tensor, *rest: Tensor | None) -> tuple[Tensor, ...]:
         initial, weights = rest[:state_count], rest[state_count:]
