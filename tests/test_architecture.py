@@ -35,6 +35,10 @@ MAY_IMPORT: dict[str, tuple[str, ...]] = {
 TOP_LEVEL_MAY_IMPORT = ("cells", "layers")
 TOP_LEVEL = "__init__"  # the floor of the package's own __init__.py
 
+DATA_SHARED = ("io", "datamodule", "builtin")
+"""Inside ``rnnkit.data``: the rooms every task package may use. ``io`` itself uses only ``io``,
+the top-level modules use nothing of ``data``, and no task package uses another."""
+
 
 def find_modules(root: Path, package: str) -> dict[str, Path]:
     """Dotted module name -> file, for every ``.py`` file under ``root`` (package ``package``)."""
@@ -131,6 +135,27 @@ def floor_violations(graph: dict[str, set[str]], modules: dict[str, Path]) -> li
     return violations
 
 
+def data_room_violations(graph: dict[str, set[str]], package: str = "rnnkit.data") -> list[str]:
+    """``importer imports imported: ...`` for every edge inside ``package`` between rooms that
+    :data:`DATA_SHARED` does not allow (a room: a subpackage or a top-level module of data)."""
+
+    def room(module: str) -> str | None:
+        rest = module[len(package) + 1 :] if module.startswith(package + ".") else None
+        return rest.split(".")[0] if rest else None
+
+    violations = []
+    for module in sorted(graph):
+        source = room(module)
+        if source is None:
+            continue
+        allowed = {source} if source in DATA_SHARED else {source, *DATA_SHARED}
+        for target in sorted(graph[module]):
+            if (target_room := room(target)) is not None and target_room not in allowed:
+                rule = "nothing else of data" if source in DATA_SHARED else ", ".join(DATA_SHARED)
+                violations.append(f"{module} imports {target}: {source} may use only {rule}")
+    return violations
+
+
 def rnnkit_modules() -> dict[str, Path]:
     return find_modules(SOURCE, "rnnkit")
 
@@ -149,6 +174,11 @@ def test_rnnkit_imports_follow_the_floor_order():
     modules = rnnkit_modules()
     violations = floor_violations(import_graph(modules), modules)
     assert not violations, "imports against the floor order:\n" + "\n".join(violations)
+
+
+def test_data_task_packages_use_only_the_shared_rooms():
+    violations = data_room_violations(import_graph(rnnkit_modules()))
+    assert not violations, "imports between data's rooms:\n" + "\n".join(violations)
 
 
 # ---- the checks themselves, on a tiny fake package --------------------------------------
@@ -227,4 +257,29 @@ def test_a_subpackage_missing_from_the_table_is_reported(tmp_path):
     assert unknown_floors(modules) == [
         "subpackage 'plots' is missing from MAY_IMPORT in tests/test_architecture.py: "
         "add it to the table with the subpackages it may import"
+    ]
+
+
+def test_a_data_package_using_another_task_package_is_reported(tmp_path):
+    modules = write_package(
+        tmp_path,
+        {
+            "data/__init__.py": "",
+            "data/datamodule.py": "",
+            "data/io/__init__.py": "",
+            "data/io/reading.py": "from fake.data.tagging.conll import x\n",
+            "data/tagging/__init__.py": "",
+            "data/tagging/conll.py": "from fake.data.io.reading import r\n"
+            "from fake.data.datamodule import D\nfrom fake.data.tagging import conll\n",
+            "data/captioning/__init__.py": "",
+            "data/captioning/coco.py": "from fake.data.translation.text import T\n",
+            "data/translation/__init__.py": "",
+            "data/translation/text.py": "",
+        },
+    )
+    assert data_room_violations(import_graph(modules), "fake.data") == [
+        "fake.data.captioning.coco imports fake.data.translation.text: captioning may use only "
+        "io, datamodule, builtin",
+        "fake.data.io.reading imports fake.data.tagging.conll: io may use only nothing else "
+        "of data",
     ]
