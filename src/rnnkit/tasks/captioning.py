@@ -9,9 +9,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.text import BLEUScore
+from torchmetrics import MeanMetric
 
+from rnnkit.metrics.bleu import bleu_by_order
 from rnnkit.patterns.one_to_many import OneToMany
 from rnnkit.patterns.seq2seq import Generation, Seq2SeqOutput
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
@@ -66,10 +66,11 @@ class CaptioningTask(RecurrentTask):
     Trained with cross entropy, teacher-forced with the ratio of ``model.teacher_forcing`` (a
     :class:`~rnnkit.patterns.teacher_forcing.TeacherForcingSchedule`, logged as
     ``train/teacher_forcing_ratio``). Validation and test decode greedily and report corpus
-    BLEU-1..4 (``torchmetrics.text.BLEUScore`` on space-joined tokens) and exact match, beside
-    the same BLEU of the order-blind baseline: the best constant caption fitted on train
-    (``<split>/baseline_bleu1``, ``<split>/baseline_bleu4``). Each validation epoch logs
-    generated vs reference captions and one captioned image (with per-word attention maps).
+    BLEU-1..4 (:func:`~rnnkit.metrics.bleu.bleu_by_order`, on space-joined tokens) and exact
+    match, beside the same BLEU of the order-blind baseline: the best constant caption fitted
+    on train (``<split>/baseline_bleu1``, ``<split>/baseline_bleu4``). Each validation epoch
+    logs generated vs reference captions and one captioned image (with per-word attention
+    maps).
     """
 
     task = "captioning"
@@ -115,10 +116,10 @@ class CaptioningTask(RecurrentTask):
             pad_index=spec["pad_index"],
             dropout=float(model.get("dropout", 0.0)),
         )
-        bleu = MetricCollection({f"bleu{n}": BLEUScore(n_gram=n) for n in range(1, 5)})
+        bleu = bleu_by_order(range(1, 5))
         self.make_split_metrics(bleu)
         self.exact_match = nn.ModuleDict({f"{s}_metrics": MeanMetric() for s in SPLITS})
-        baseline = MetricCollection({f"baseline_bleu{n}": BLEUScore(n_gram=n) for n in (1, 4)})
+        baseline = bleu_by_order((1, 4), name="baseline_bleu")
         self.baseline_metrics = nn.ModuleDict(
             {f"{s}_metrics": baseline.clone(prefix=f"{s}/") for s in SPLITS}
         )

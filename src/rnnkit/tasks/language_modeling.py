@@ -9,9 +9,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 
+from rnnkit.metrics.perplexity import BitsPerToken, TokenNLL, TokenPerplexity
 from rnnkit.patterns.language_model import LanguageModel, detach_state
 from rnnkit.tasks.base import RecurrentTask
-from rnnkit.tasks.perplexity import BitsPerToken, TokenNLL, TokenPerplexity
 from rnnkit.tasks.tbptt import ChunkOptimizer, TBPTTSettings, chunk_slices, run_resetting
 
 SPLITS = ("train", "val", "test")

@@ -10,10 +10,10 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from rnnkit.data.tagging.tag_schemes import ENTITY_SCHEMES
+from rnnkit.metrics.entity_f1 import EntityF1, entity_chunks
 from rnnkit.patterns.char_embedding import CHAR_ENCODERS, WordCharacterEmbedding
 from rnnkit.patterns.sequence_tagger import PADDING_TAG, SequenceTagger
 from rnnkit.tasks.base import RecurrentTask
-from rnnkit.tasks.entity_f1 import EntityF1, entity_chunks
 
 CRF_CONSTRAINED_SCHEMES = ("BIO", "BIOES")
 CHAR_FEATURE_DEFAULTS = {

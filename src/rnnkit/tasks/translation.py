@@ -8,9 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
-from torchmetrics.text import SacreBLEUScore
 
 from rnnkit.layers.recurrent import Recurrent
+from rnnkit.metrics.bleu import CorpusBLEU
 from rnnkit.patterns.seq2seq import Generation, Seq2Seq
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
 from rnnkit.tasks.base import RecurrentTask
@@ -23,17 +23,6 @@ PREDICT_OPTIONS = ("beam_size", "length_penalty", "max_length")
 # Layer arguments a decoder inherits from the encoder's cell config when it names another layer
 # class (``model.decoder._target_``); everything else then comes from ``model.decoder``.
 PORTABLE_LAYER_KEYS = ("hidden_size", "num_layers", "dropout")
-
-
-class CorpusBLEU(SacreBLEUScore):
-    """sacreBLEU's corpus BLEU (13a tokenisation, no smoothing) on its usual 0-100 scale.
-
-    ``update(hypotheses, references)``: detokenised strings, one list of references per
-    hypothesis. Equal to ``sacrebleu.corpus_bleu(hypotheses, [references]).score``.
-    """
-
-    def compute(self) -> Tensor:
-        return super().compute() * 100.0
 
 
 class TranslationTask(RecurrentTask):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from torchmetrics import MetricCollection
 
-from rnnkit.tasks.perplexity import BitsPerToken, TokenNLL, TokenPerplexity
+from rnnkit.metrics.perplexity import BitsPerToken, TokenNLL, TokenPerplexity
 
 
 def random_batches(sizes: list[int], seed: int = 0) -> list[torch.Tensor]:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from rnnkit.data.tagging.tag_schemes import PREFIXES
-from rnnkit.tasks.entity_f1 import EntityF1, entity_chunks
+from rnnkit.metrics.entity_f1 import EntityF1, entity_chunks
 
 seqeval_metrics = pytest.importorskip("seqeval.metrics")
 seqeval_scheme = pytest.importorskip("seqeval.scheme")
