@@ -46,17 +46,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import pytorch_lightning as pl
+import torch
+from torch import Tensor, nn
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
-
-from rnnkit.cells.gru import GRUCell  # noqa: E402
-from rnnkit.cells.lstm import LSTMCell  # noqa: E402
-from rnnkit.layers.observe import ObservedStep, observe_steps, recurrent_layers  # noqa: E402
+from rnnkit.cells.gru import GRUCell
+from rnnkit.cells.lstm import LSTMCell
+from rnnkit.figures.gradient_flow import heatmap_figure, norm_vs_time_figure
+from rnnkit.layers.observe import ObservedStep, observe_steps, recurrent_layers
 
 LSTM_GATES = {"input": 0, "forget": 1, "output": 3}  # chunk index among i, f, g, o
 GRU_GATES = {"reset": 0, "update": 1}  # chunk index among r, z, n
@@ -278,9 +275,10 @@ class GradientFlowCallback(pl.Callback):
       ``grad_flow/first_norm/<layer>``, ``grad_flow/last_norm/<layer>``,
       ``grad_flow/mean_abs_h/<layer>``, ``grad_flow/mean_abs_c/<layer>`` (LSTM),
       ``grad_flow/gate_saturation/<layer>`` and ``.../<layer>/<gate>`` (LSTM, GRU);
-    * figures (TensorBoard): ``grad_flow/norm_vs_time`` (``||dL/dh_t||`` against ``t``, one
-      line per layer and direction, log scale) and ``grad_flow/heatmap`` (``log10`` of the
-      norm over ``t`` x measured step, every snapshot so far, redrawn each time).
+    * figures (TensorBoard, drawn by :mod:`rnnkit.figures.gradient_flow`):
+      ``grad_flow/norm_vs_time`` (``||dL/dh_t||`` against ``t``, one line per layer and
+      direction, log scale) and ``grad_flow/heatmap`` (``log10`` of the norm over ``t`` x
+      measured step, every snapshot so far, redrawn each time).
 
     Definitions are in :mod:`rnnkit.callbacks.gradient_flow`. On all other steps it does
     nothing but one comparison.
@@ -388,10 +386,16 @@ class GradientFlowCallback(pl.Callback):
         if self.figure_every_n_steps and snapshot.step % self.figure_every_n_steps:
             return
         writer.add_figure(
-            "grad_flow/norm_vs_time", norm_vs_time_figure(snapshot), snapshot.step, close=True
+            "grad_flow/norm_vs_time",
+            norm_vs_time_figure(snapshot.grad_norms, snapshot.step),
+            snapshot.step,
+            close=True,
         )
         writer.add_figure(
-            "grad_flow/heatmap", heatmap_figure(list(self.history)), snapshot.step, close=True
+            "grad_flow/heatmap",
+            heatmap_figure([(s.step, s.grad_norms) for s in self.history]),
+            snapshot.step,
+            close=True,
         )
 
 
@@ -401,51 +405,3 @@ def _tensorboard_writer(trainer: pl.Trainer):
         if experiment is not None and hasattr(experiment, "add_figure"):
             return experiment
     return None
-
-
-# ---- figures ---------------------------------------------------------------------------
-
-
-def norm_vs_time_figure(snapshot: GradientFlowSnapshot, title: str | None = None):
-    """``||dL/dh_t||`` against ``t``, one line per layer and direction, log scale."""
-    figure, axes = plt.subplots(figsize=(6, 3.2))
-    for name, norms in snapshot.grad_norms.items():
-        values = [v if v > 0 else math.nan for v in norms]
-        axes.plot(range(1, len(norms) + 1), values, label=name)
-    axes.set_yscale("log")
-    axes.set_xlabel("time step t")
-    axes.set_ylabel("||dL/dh_t||")
-    axes.set_title(title or f"gradient flow through time, step {snapshot.step}")
-    axes.legend(loc="best", fontsize=7)
-    figure.tight_layout()
-    return figure
-
-
-def heatmap_figure(history: list[GradientFlowSnapshot]):
-    """``log10 ||dL/dh_t||`` over ``t`` (x) and measured step (y), one panel per layer."""
-    names = list(dict.fromkeys(name for s in history for name in s.grad_norms))
-    figure, axes_list = plt.subplots(
-        len(names), 1, figsize=(6, 1.2 + 1.8 * len(names)), squeeze=False
-    )
-    for axes, name in zip(axes_list[:, 0], names):
-        rows = [s for s in history if name in s.grad_norms]
-        width = max(len(s.grad_norms[name]) for s in rows)
-        matrix = torch.full((len(rows), width), math.nan)
-        for r, s in enumerate(rows):
-            norms = torch.tensor(s.grad_norms[name], dtype=torch.float64)
-            matrix[r, : len(norms)] = norms.clamp_min(1e-30).log10()
-        image = axes.imshow(
-            matrix.numpy(),
-            aspect="auto",
-            cmap="viridis",
-            interpolation="nearest",
-            extent=(0.5, width + 0.5, len(rows) - 0.5, -0.5),
-        )
-        ticks = list(range(0, len(rows), max(1, math.ceil(len(rows) / 8))))
-        axes.set_yticks(ticks, [str(rows[r].step) for r in ticks])
-        axes.set_title(name, fontsize=9)
-        axes.set_xlabel("time step t")
-        axes.set_ylabel("training step")
-        figure.colorbar(image, ax=axes, label="log10 ||dL/dh_t||")
-    figure.tight_layout()
-    return figure

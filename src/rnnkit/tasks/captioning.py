@@ -11,12 +11,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
+from rnnkit.figures.captioned_image import caption_figure
 from rnnkit.metrics.bleu import bleu_by_order
 from rnnkit.patterns.one_to_many import OneToMany
 from rnnkit.patterns.seq2seq import Generation, Seq2SeqOutput
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
 from rnnkit.tasks.base import RecurrentTask
-from rnnkit.tasks.caption_figure import caption_figure
 from rnnkit.tasks.image_encoder import ImageEncoder
 
 SPLITS = ("train", "val", "test")

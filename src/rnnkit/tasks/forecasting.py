@@ -15,10 +15,10 @@ from torchmetrics import (
     SymmetricMeanAbsolutePercentageError,
 )
 
+from rnnkit.figures.forecast import forecast_figure
 from rnnkit.patterns.forecaster import STRATEGIES, Forecaster
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
 from rnnkit.tasks.base import RecurrentTask
-from rnnkit.tasks.figures import forecast_figure
 from rnnkit.tasks.tbptt import TruncatedHistory, check_tbptt_steps
 
 SPLITS = ("train", "val", "test")

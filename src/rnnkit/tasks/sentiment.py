@@ -14,9 +14,9 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
+from rnnkit.figures.confusion_matrix import confusion_matrix_figure
 from rnnkit.patterns.many_to_one import ManyToOne
 from rnnkit.tasks.base import RecurrentTask
-from rnnkit.tasks.figures import confusion_matrix_figure
 
 
 class SentimentTask(RecurrentTask):

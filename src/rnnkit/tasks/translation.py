@@ -9,13 +9,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 
+from rnnkit.figures.attention import attention_figure
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.metrics.bleu import CorpusBLEU
 from rnnkit.patterns.seq2seq import Generation, Seq2Seq
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
 from rnnkit.tasks.base import RecurrentTask
 from rnnkit.tasks.building import build_recurrent
-from rnnkit.tasks.figures import attention_figure
 
 SCHEDULE_INTERVALS = ("epoch", "step")
 SCHEDULE_KEYS = ("kind", "start", "end", "decay_steps", "k")

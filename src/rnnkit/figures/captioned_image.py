@@ -1,4 +1,4 @@
-"""A captioned image for TensorBoard, with the attention over the image for each word."""
+"""A captioned image, with the attention over the image for each word (captioning logs it)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from rnnkit.tasks.figures import plt
+from rnnkit.figures.offscreen import plt
 
 
 def caption_figure(

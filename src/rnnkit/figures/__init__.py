@@ -1,0 +1,1 @@
+"""Matplotlib figures drawn off-screen, for TensorBoard and docs."""
