@@ -50,7 +50,7 @@ def run(experiment: str, overrides: list[str], log_dir: Path) -> tuple[dict, flo
     command = [
         sys.executable,
         "-m",
-        "rnnkit.train",
+        "rnnkit.cli.train",
         f"experiment={experiment}",
         "trainer.enable_progress_bar=false",
         *overrides,

@@ -30,11 +30,15 @@ def run_cli(module: str, *overrides: str, tmp_path: Path) -> subprocess.Complete
 @pytest.mark.parametrize(
     ("module", "overrides", "expected"),
     [
-        ("rnnkit.train", ["cell.hidden_size=-3"], "cell.hidden_size: expected a positive integer"),
-        ("rnnkit.train", ["data.batch_size=0"], "data.batch_size: expected a positive integer"),
-        ("rnnkit.train", ["model.pooling=median"], "pooling"),
-        ("rnnkit.predict", ["ckpt_path=missing.ckpt", "input=x"], "missing.ckpt"),
-        ("rnnkit.eval", [], "ckpt_path"),
+        (
+            "rnnkit.cli.train",
+            ["cell.hidden_size=-3"],
+            "cell.hidden_size: expected a positive integer",
+        ),
+        ("rnnkit.cli.train", ["data.batch_size=0"], "data.batch_size: expected a positive integer"),
+        ("rnnkit.cli.train", ["model.pooling=median"], "pooling"),
+        ("rnnkit.cli.predict", ["ckpt_path=missing.ckpt", "input=x"], "missing.ckpt"),
+        ("rnnkit.cli.eval", [], "ckpt_path"),
     ],
 )
 def test_user_errors_are_one_line_without_traceback(tmp_path, module, overrides, expected):
@@ -47,7 +51,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path, module, overrides,
 
 
 def test_unknown_group_option_lists_the_choices(tmp_path):
-    result = run_cli("rnnkit.train", "cell=foo", tmp_path=tmp_path)
+    result = run_cli("rnnkit.cli.train", "cell=foo", tmp_path=tmp_path)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "cell/foo" in result.stderr and "lstm" in result.stderr

@@ -15,7 +15,7 @@ FAST = ["experiment=sentiment", "debug=fast_dev_run", "cell.hidden_size=8", "mod
 def run_train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, RNNKIT_LOG_DIR=str(tmp_path / "logs"))
     return subprocess.run(
-        [sys.executable, "-m", "rnnkit.train", *overrides],
+        [sys.executable, "-m", "rnnkit.cli.train", *overrides],
         cwd=tmp_path,
         env=env,
         capture_output=True,

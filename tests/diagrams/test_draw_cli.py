@@ -272,7 +272,7 @@ def test_command_line(tmp_path):
     """The console entry point: Hydra composes draw.yaml, and nothing but the picture is
     written (no run folder, no .hydra/, no log file)."""
     environment = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    command = [sys.executable, "-m", "rnnkit.draw", "experiment=sentiment", "cell=gru"]
+    command = [sys.executable, "-m", "rnnkit.cli.draw", "experiment=sentiment", "cell=gru"]
     done = subprocess.run(
         command + ["output=out/arch.png"],
         cwd=tmp_path,
