@@ -35,7 +35,7 @@ def test_load_by_name_is_the_task_package_builtin_load(name, package):
 
 
 def test_every_task_package_has_a_builtin_dataset():
-    assert builtin.DATASETS == tuple(builtin.PACKAGES)
+    assert tuple(builtin.PACKAGES) == builtin.DATASETS
 
 
 @pytest.mark.parametrize("name", builtin.DATASETS)
