@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import math
 import os
@@ -61,6 +62,7 @@ from rnnkit.callbacks import (  # noqa: E402
     GradientNormCallback,
 )
 from rnnkit.cli.train import build_datamodule, build_group, build_task, prepare  # noqa: E402
+from rnnkit.layers.initialization import chrono_init, rescale_spectral_radius  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(rnnkit.__file__).parent / "configs"
@@ -136,37 +138,13 @@ def quiet_overrides() -> list[str]:
     return ["trainer.enable_progress_bar=false"]
 
 
-def chrono_init(layer: rnnkit.Recurrent) -> None:
-    """Chrono initialisation of every LSTM cell: gates i, f, g, o; ``b_f = log(u)``,
-    ``b_i = -b_f`` with ``u ~ U(1, CHRONO_MAX - 1)``, in bias_ih (bias_hh's i and f parts 0)."""
-    hidden = layer.hidden_size
-    with torch.no_grad():
-        for name, parameter in layer.named_parameters():
-            if name.startswith("bias_ih"):
-                forget = torch.empty(hidden).uniform_(1, CHRONO_MAX - 1).log()
-                parameter[hidden : 2 * hidden] = forget
-                parameter[:hidden] = -forget
-            elif name.startswith("bias_hh"):
-                parameter[: 2 * hidden] = 0.0
-
-
-def spectral_radius(value: float):
-    def rescale(layer: rnnkit.Recurrent) -> None:
-        with torch.no_grad():
-            for name, parameter in layer.named_parameters():
-                if name.startswith("weight_hh"):
-                    parameter.mul_(value / torch.linalg.eigvals(parameter).abs().max())
-
-    return rescale
-
-
 # ---- the studies -------------------------------------------------------------------------
 
 
 def run_grid(args: argparse.Namespace) -> dict[tuple[str, int], dict[str, Any]]:
     rows = [(cell, cell, None) for cell in args.cells]
     if "lstm" in args.cells:
-        rows.append((CHRONO_ROW, "lstm", chrono_init))
+        rows.append((CHRONO_ROW, "lstm", functools.partial(chrono_init, max_timescale=CHRONO_MAX)))
     results = {}
     for row, cell, initialise in rows:
         for lag in args.lags:
@@ -214,7 +192,9 @@ def run_exploding(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             *quiet_overrides(),
         ]
         cfg = compose_config(overrides, Path(args.log_dir) / "exploding" / label.split()[0])
-        result = train_run(cfg, spectral_radius(EXPLODING["spectral_radius"]))
+        result = train_run(
+            cfg, functools.partial(rescale_spectral_radius, radius=EXPLODING["spectral_radius"])
+        )
         result["overrides"] = overrides[:9]
         results[label] = result
         print(f"[exploding] {label}: test acc {result['test_acc']:.3f}", flush=True)
