@@ -41,28 +41,30 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-import matplotlib
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.loggers import CSVLogger
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytorch_lightning as pl  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
-from hydra.core.global_hydra import GlobalHydra  # noqa: E402
-from hydra.core.hydra_config import HydraConfig  # noqa: E402
-from omegaconf import DictConfig, OmegaConf, open_dict  # noqa: E402
-from pytorch_lightning.loggers import CSVLogger  # noqa: E402
-
-import rnnkit  # noqa: E402
-from rnnkit.callbacks import (  # noqa: E402
+import rnnkit
+from rnnkit.callbacks import (
     GradientFlowCallback,
     GradientFlowRecorder,
     GradientFlowSnapshot,
     GradientNormCallback,
 )
-from rnnkit.cli.train import build_datamodule, build_group, build_task, prepare  # noqa: E402
-from rnnkit.layers.initialization import chrono_init, rescale_spectral_radius  # noqa: E402
+from rnnkit.cli.train import build_datamodule, build_group, build_task, prepare
+from rnnkit.figures.gradient_study import (
+    exploding_gradients_figure,
+    flow_heatmaps_figure,
+    relative_flow_figure,
+)
+from rnnkit.figures.offscreen import plt
+from rnnkit.layers.initialization import chrono_init, rescale_spectral_radius
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = Path(rnnkit.__file__).parent / "configs"
@@ -267,87 +269,33 @@ def save(figure, path: Path) -> None:
     plt.close(figure)
 
 
-def flow_figure(grid, rows: list[str], lag: int, path: Path) -> None:
-    """||dL/dh_t|| / ||dL/dh_T|| against t at step 0, one line per row, log scale."""
-    figure, axes = plt.subplots(figsize=(6.4, 3.4))
-    for row in rows:
-        result = grid.get((row, lag))
-        if not result or not result["flow"]:
-            continue
-        snapshot: GradientFlowSnapshot = result["flow"][0]
-        (norms,) = snapshot.grad_norms.values()
-        axes.plot(range(1, len(norms) + 1), [v / norms[-1] for v in norms], label=row)
-    axes.set_yscale("log")
-    axes.set_xlabel("time step t (the symbol is at t=1, the query at t=T+2)")
-    axes.set_ylabel("||dL/dh_t|| / ||dL/dh_last||")
-    axes.set_title(f"gradient reaching each step, training step 0, lag T={lag}")
-    axes.legend(fontsize=8)
-    axes.grid(alpha=0.3)
-    figure.tight_layout()
-    save(figure, path)
+def first_layer_norms(snapshot: GradientFlowSnapshot) -> list[float]:
+    return next(iter(snapshot.grad_norms.values()))
 
 
-def heatmap_grid_figure(grid, rows: list[str], lag: int, path: Path) -> None:
-    """log10 ||dL/dh_t|| over t and training step, one panel per row."""
-    present = [row for row in rows if grid.get((row, lag)) and grid[row, lag]["flow"]]
-    figure, axes_list = plt.subplots(
-        1, len(present), figsize=(3.2 * len(present), 3.2), squeeze=False
+def draw_figures(grid, exploding, rows: list[str], lag: int, images: Path) -> None:
+    """The doc's three figures, from the runs' recorded data, into ``images``."""
+    flows = {row: grid[row, lag]["flow"] for row in rows if grid.get((row, lag), {}).get("flow")}
+    figure = relative_flow_figure(
+        {row: first_layer_norms(flow[0]) for row, flow in flows.items()},
+        title=f"gradient reaching each step, training step 0, lag T={lag}",
+        xlabel="time step t (the symbol is at t=1, the query at t=T+2)",
     )
-    for axes, row in zip(axes_list[0], present):
-        history = grid[row, lag]["flow"]
-        matrix = torch.tensor(
-            [list(s.grad_norms.values())[0] for s in history], dtype=torch.float64
-        )
-        image = axes.imshow(
-            matrix.clamp_min(1e-30).log10().numpy(),
-            aspect="auto",
-            cmap="viridis",
-            interpolation="nearest",
-            extent=(0.5, matrix.shape[1] + 0.5, len(history) - 0.5, -0.5),
-        )
-        ticks = list(range(0, len(history), max(1, math.ceil(len(history) / 6))))
-        axes.set_yticks(ticks, [str(history[i].step) for i in ticks])
-        axes.set_title(row, fontsize=9)
-        axes.set_xlabel("time step t")
-        figure.colorbar(image, ax=axes, label="log10 ||dL/dh_t||")
-    axes_list[0][0].set_ylabel("training step")
-    figure.tight_layout()
-    save(figure, path)
-
-
-def exploding_figure(exploding, path: Path) -> None:
-    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2))
-    for label, result in exploding.items():
-        steps = [entry["step"] for entry in result["norms"]]
-        left.plot(steps, [entry["pre"]["global"] for entry in result["norms"]], label=label)
-        right.plot(range(len(result["losses"])), result["losses"], label=label)
-        bad = next((i for i, v in enumerate(result["losses"]) if not math.isfinite(v)), None)
-        if bad is not None:
-            for axes in (left, right):
-                axes.axvline(bad, color="tab:red", linestyle=":", linewidth=1)
-            right.annotate(
-                f"loss NaN from step {bad}",
-                (bad, 0.9),
-                xycoords=("data", "axes fraction"),
-                xytext=(6, 0),
-                textcoords="offset points",
-                fontsize=8,
-                color="tab:red",
-            )
-    left.set_yscale("log")
-    left.set_xlabel("training step")
-    left.set_ylabel("global gradient norm (before clipping)")
-    right.set_yscale("log")
-    right.set_xlabel("training step")
-    right.set_ylabel("training loss")
-    left.legend(fontsize=8)
-    figure.suptitle(
-        f"ReLU RNN, recurrent spectral radius {EXPLODING['spectral_radius']}, "
+    save(figure, images / f"vanishing_grad_flow_T{FIGURE_LAG}.png")
+    figure = flow_heatmaps_figure(
+        {row: [(s.step, first_layer_norms(s)) for s in flow] for row, flow in flows.items()}
+    )
+    save(figure, images / f"vanishing_heatmap_T{FIGURE_LAG}.png")
+    figure = exploding_gradients_figure(
+        {
+            label: [(entry["step"], entry["pre"]["global"]) for entry in result["norms"]]
+            for label, result in exploding.items()
+        },
+        {label: result["losses"] for label, result in exploding.items()},
+        title=f"ReLU RNN, recurrent spectral radius {EXPLODING['spectral_radius']}, "
         f"SGD lr {EXPLODING['lr']}",
-        fontsize=10,
     )
-    figure.tight_layout()
-    save(figure, path)
+    save(figure, images / "exploding_grad_norm.png")
 
 
 # ---- the document ------------------------------------------------------------------------
@@ -780,11 +728,7 @@ def main() -> None:
         machine = machine_line()
     rows = list(dict.fromkeys(row for row, _ in grid))
     figure_lag = FIGURE_LAG if FIGURE_LAG in args.lags else args.lags[-1]
-    flow_figure(grid, rows, figure_lag, args.images / f"vanishing_grad_flow_T{FIGURE_LAG}.png")
-    heatmap_grid_figure(
-        grid, rows, figure_lag, args.images / f"vanishing_heatmap_T{FIGURE_LAG}.png"
-    )
-    exploding_figure(exploding, args.images / "exploding_grad_norm.png")
+    draw_figures(grid, exploding, rows, figure_lag, args.images)
     write_doc(args, grid, exploding, overheads, elapsed, machine)
 
 
