@@ -6,9 +6,9 @@
 1. The grid: ``rnnkit-train experiment=long_range cell=<cell> data.lag=<T>`` for every cell
    in {rnn (tanh), lstm, gru} and lag T in {10, 50, 100, 200}: same data sizes, hidden size,
    epochs and seed for every run, the GradientFlowCallback on. Each run is exactly what that
-   command trains (the same composed config, built with rnnkit.cli.train's functions); only
-   the TensorBoard logger is replaced by a CSV logger here, to save time. Test accuracy is
-   that of the best validation checkpoint, as rnnkit-train reports it.
+   command trains (rnnkit.cli.compose.compose_run, then rnnkit.cli.recorded_run); only the
+   TensorBoard logger is replaced by a CSV logger, to save time. Test accuracy is that of
+   the best validation checkpoint, as rnnkit-train reports it.
 2. One extra row, ``lstm, chrono init``: the same LSTM, same budget, with the gate biases
    initialised as in Tallec & Ollivier 2018 ("Can recurrent neural networks warp time?"):
    forget bias ``log(u)``, input bias ``-log(u)``, ``u ~ U(1, 199)`` per unit (199: the
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import functools
 import json
 import math
 import os
@@ -40,24 +39,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-import hydra
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.loggers import CSVLogger
+from omegaconf import DictConfig, OmegaConf
 
-import rnnkit
 from rnnkit.callbacks import (
     GradientFlowCallback,
     GradientFlowRecorder,
     GradientFlowSnapshot,
-    GradientNormCallback,
 )
-from rnnkit.cli.train import build_datamodule, build_group, build_task, prepare
+from rnnkit.cli.compose import compose_run
+from rnnkit.cli.recorded_run import train_recorded_run
+from rnnkit.cli.train import build_datamodule, build_task
 from rnnkit.figures.gradient_study import (
     exploding_gradients_figure,
     flow_heatmaps_figure,
@@ -67,7 +61,6 @@ from rnnkit.figures.offscreen import plt
 from rnnkit.layers.initialization import chrono_init, rescale_spectral_radius
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = Path(rnnkit.__file__).parent / "configs"
 CELLS = ("rnn", "lstm", "gru")
 LAGS = (10, 50, 100, 200)
 CHRONO_ROW = "lstm, chrono init"
@@ -80,54 +73,17 @@ DPI = 80
 # ---- running one configuration -------------------------------------------------------------
 
 
-def compose_config(overrides: list[str], output_dir: Path) -> DictConfig:
-    """The config ``rnnkit-train <overrides>`` would run, with its run folder at output_dir."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig().set_config(cfg)
-    return cfg
-
-
-class LossHistory(pl.Callback):
-    """The training loss of every step."""
-
-    def __init__(self) -> None:
-        self.losses: list[float] = []
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        self.losses.append(float(outputs["loss"]))
-
-
 def train_run(cfg: DictConfig, initialise=None) -> dict[str, Any]:
-    """Train and test as rnnkit.cli.train.train does; return metrics and callback data."""
-    datamodule, task = prepare(cfg)
-    if initialise is not None:
-        initialise(task.model.rnn)
-    losses = LossHistory()
-    callbacks = [*build_group(cfg.get("callbacks"), "callbacks"), losses]
-    logger = CSVLogger(cfg.paths.output_dir, name="", version="")  # cheap; no figures
-    trainer: pl.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
-    started = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule)
-    val_acc = float(trainer.callback_metrics.get("val/acc", math.nan))
-    best = trainer.checkpoint_callback.best_model_path
-    tested = trainer.test(
-        task, datamodule=datamodule, ckpt_path=best or None, weights_only=True, verbose=False
-    )
-    flow = next((c for c in callbacks if isinstance(c, GradientFlowCallback)), None)
-    norms = next((c for c in callbacks if isinstance(c, GradientNormCallback)), None)
+    """One run of the study, as results.json keeps it."""
+    run = train_recorded_run(cfg, initialise)
     return {
-        "test_acc": float(tested[0]["test/acc"]),
-        "val_acc": val_acc,
-        "seconds": time.perf_counter() - started,
-        "steps": trainer.global_step,
-        "flow": list(flow.history) if flow else [],
-        "norms": norms.history if norms else [],
-        "losses": losses.losses,
+        "test_acc": run.metrics["test/acc"],
+        "val_acc": run.metrics.get("val/acc", math.nan),
+        "seconds": run.seconds,
+        "steps": run.steps,
+        "flow": run.grad_flow,
+        "norms": run.grad_norms,
+        "losses": run.losses,
     }
 
 
@@ -146,7 +102,7 @@ def quiet_overrides() -> list[str]:
 def run_grid(args: argparse.Namespace) -> dict[tuple[str, int], dict[str, Any]]:
     rows = [(cell, cell, None) for cell in args.cells]
     if "lstm" in args.cells:
-        rows.append((CHRONO_ROW, "lstm", functools.partial(chrono_init, max_timescale=CHRONO_MAX)))
+        rows.append((CHRONO_ROW, "lstm", lambda task: chrono_init(task.model.rnn, CHRONO_MAX)))
     results = {}
     for row, cell, initialise in rows:
         for lag in args.lags:
@@ -161,7 +117,7 @@ def run_grid(args: argparse.Namespace) -> dict[tuple[str, int], dict[str, Any]]:
                 *args.overrides,
             ]
             output_dir = Path(args.log_dir) / "grid" / f"{cell}_{lag}_{len(results)}"
-            cfg = compose_config(overrides, output_dir)
+            cfg = compose_run(overrides, output_dir)
             result = train_run(cfg, initialise)
             result["config"] = plain_config(cfg)
             results[row, lag] = result
@@ -173,6 +129,10 @@ def run_grid(args: argparse.Namespace) -> dict[tuple[str, int], dict[str, Any]]:
                 flush=True,
             )
     return results
+
+
+def rescale_recurrent_weight(task) -> None:
+    rescale_spectral_radius(task.model.rnn, EXPLODING["spectral_radius"])
 
 
 def run_exploding(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -193,10 +153,8 @@ def run_exploding(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
             f"paths.log_dir={args.log_dir}",
             *quiet_overrides(),
         ]
-        cfg = compose_config(overrides, Path(args.log_dir) / "exploding" / label.split()[0])
-        result = train_run(
-            cfg, functools.partial(rescale_spectral_radius, radius=EXPLODING["spectral_radius"])
-        )
+        cfg = compose_run(overrides, Path(args.log_dir) / "exploding" / label.split()[0])
+        result = train_run(cfg, rescale_recurrent_weight)
         result["overrides"] = overrides[:9]
         results[label] = result
         print(f"[exploding] {label}: test acc {result['test_acc']:.3f}", flush=True)
@@ -224,7 +182,7 @@ def measure_overheads(args: argparse.Namespace, lag: int = FIGURE_LAG, repeats: 
     does on a measuring step). The three are interleaved so machine load hits them alike."""
     results = {}
     for cell in args.cells:
-        cfg = compose_config(
+        cfg = compose_run(
             ["experiment=long_range", f"cell={cell}", f"data.lag={lag}", *quiet_overrides()],
             Path(args.log_dir) / "overhead",
         )

@@ -1,4 +1,4 @@
-"""Compose rnnkit's Hydra configs in-process for tests, as lightning-hydra-template does.
+"""Hydra helpers for tests: compose_run (rnnkit.cli.compose), the experiments, one thread.
 
 Importable from every test module (``pythonpath = ["tests"]`` in pyproject.toml).
 """
@@ -7,31 +7,15 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
 
-import rnnkit
+from rnnkit.cli.compose import CONFIG_DIR, compose_run
 
-CONFIG_DIR = Path(rnnkit.__file__).parent / "configs"
+__all__ = ["CONFIG_DIR", "EXPERIMENTS", "compose_run", "one_thread"]
+
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
-
-
-def compose_run(overrides: list[str], output_dir: Path, config_name: str = "train") -> DictConfig:
-    """A config whose run folder is ``output_dir``, with the hydra keys the CLIs read set."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        cfg.hydra.runtime.cwd = str(output_dir)
-        cfg.hydra.job.num = 0
-    HydraConfig().set_config(cfg)
-    return cfg
 
 
 @contextlib.contextmanager
