@@ -11,6 +11,41 @@ from rnnkit.data.datamodule import RnnkitDataModule
 from rnnkit.tasks.base import CHECKPOINT_KEY, RecurrentTask
 from rnnkit.tasks.building import locate
 
+MOVED_DATA_MODULES = {
+    "rnnkit.data.builtin_sentiment": "rnnkit.data.sentiment.builtin",
+    "rnnkit.data.text_table": "rnnkit.data.sentiment.text_table",
+    "rnnkit.data.sst2": "rnnkit.data.sentiment.sst2",
+    "rnnkit.data.imdb": "rnnkit.data.sentiment.imdb",
+    "rnnkit.data.long_range": "rnnkit.data.sentiment.long_range",
+    "rnnkit.data.builtin_tagging": "rnnkit.data.tagging.builtin",
+    "rnnkit.data.conll": "rnnkit.data.tagging.conll",
+    "rnnkit.data.conllu": "rnnkit.data.tagging.conllu",
+    "rnnkit.data.builtin_translation": "rnnkit.data.translation.builtin",
+    "rnnkit.data.parallel_text": "rnnkit.data.translation.parallel_text",
+    "rnnkit.data.tatoeba": "rnnkit.data.translation.tatoeba",
+    "rnnkit.data.builtin_captioning": "rnnkit.data.captioning.builtin",
+    "rnnkit.data.flickr8k": "rnnkit.data.captioning.flickr8k",
+    "rnnkit.data.coco_captions": "rnnkit.data.captioning.coco_captions",
+    "rnnkit.data.builtin_forecasting": "rnnkit.data.forecasting.builtin",
+    "rnnkit.data.csv_series": "rnnkit.data.forecasting.csv_series",
+    "rnnkit.data.ett": "rnnkit.data.forecasting.ett",
+    "rnnkit.data.builtin_language_model": "rnnkit.data.language_modeling.builtin",
+    "rnnkit.data.text_files": "rnnkit.data.language_modeling.text_files",
+}
+"""Datamodule modules of the flat ``data/`` layout (before 2026-12-05) -> their module now.
+
+Checkpoints store their datamodule's ``_target_``; this keeps the ones written before
+``data/`` was organised by task readable by ``rnnkit-eval`` and ``rnnkit-predict``."""
+
+
+def current_data_target(target: Any) -> Any:
+    """``target`` with a module of the flat ``data/`` layout replaced by its module now."""
+    if isinstance(target, str):
+        module, _, name = target.rpartition(".")
+        if module in MOVED_DATA_MODULES:
+            return f"{MOVED_DATA_MODULES[module]}.{name}"
+    return target
+
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint with ``weights_only=True``: tensors and plain data, never code."""
@@ -60,7 +95,7 @@ def restore_datamodule(
         raise ValueError("ckpt_path: the checkpoint holds no data config to rebuild the data from")
     config.update(overrides or {})
     arguments = {k: v for k, v in config.items() if not k.startswith("_")}
-    data_class = locate(config.get("_target_"), RnnkitDataModule, "data")
+    data_class = locate(current_data_target(config.get("_target_")), RnnkitDataModule, "data")
     datamodule = data_class(**arguments)
     datamodule.restore(checkpoint[CHECKPOINT_KEY].get("artifacts", {}))
     return datamodule
