@@ -21,6 +21,7 @@ from local_server import local_server
 from rnnkit.data.captioning.caption_files import MissingImagesWarning
 from rnnkit.data.captioning.flickr8k import FLICKR8K_TEXT_URL, Flickr8kDataModule
 from rnnkit.data.io.reading import BadLineWarning
+from shared_data import shared_dataset
 
 # Image name -> (width, height, colour); the real files are JPEGs of many sizes.
 IMAGES = {
@@ -317,11 +318,9 @@ def test_the_published_url_is_the_canonical_archive():
 
 
 def shared_flickr8k() -> Path:
-    configured = os.environ.get("RNNKIT_DATA_ROOT")
-    root = Path(configured) if configured else Path(__file__).parents[2] / ".." / "shared" / "data"
-    folder = root.resolve() / "flickr8k"
-    if not (folder / "Flickr8k.token.txt").is_file() or not (folder / "Images").is_dir():
-        pytest.skip(f"the shared Flickr8k data is not at {folder}")
+    folder = shared_dataset("flickr8k", "Flickr8k.token.txt")
+    if not (folder / "Images").is_dir():
+        pytest.skip(f"the shared Flickr8k images are not at {folder / 'Images'}")
     return folder
 
 
