@@ -12,14 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import hydra
 import pytorch_lightning as pl
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import CSVLogger
 
 from rnnkit.callbacks import GradientFlowCallback, GradientFlowSnapshot, GradientNormCallback
-from rnnkit.cli.errors import config_key
-from rnnkit.cli.train import build_group, prepare
+from rnnkit.cli.train import build_group, build_trainer, fit_and_test, prepare
 from rnnkit.tasks.base import RecurrentTask
 
 
@@ -68,19 +66,9 @@ def train_recorded_run(
     loss_history = LossHistory()
     callbacks = [*build_group(cfg.get("callbacks"), "callbacks"), loss_history]
     logger = CSVLogger(cfg.paths.output_dir, name="", version="")
-    with config_key("trainer"):
-        trainer: pl.Trainer = hydra.utils.instantiate(
-            cfg.trainer, callbacks=callbacks, logger=logger
-        )
+    trainer = build_trainer(cfg, callbacks, logger)
     started = time.perf_counter()
-    trainer.fit(task, datamodule=datamodule)
-    metrics = {name: float(value) for name, value in trainer.callback_metrics.items()}
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    tested = trainer.test(
-        task, datamodule=datamodule, ckpt_path=best or None, weights_only=True, verbose=False
-    )
-    for result in tested:
-        metrics.update({name: float(value) for name, value in result.items()})
+    metrics = fit_and_test(cfg, trainer, task, datamodule, verbose=False)
     flow = next((c for c in callbacks if isinstance(c, GradientFlowCallback)), None)
     norms = next((c for c in callbacks if isinstance(c, GradientNormCallback)), None)
     return RecordedRun(

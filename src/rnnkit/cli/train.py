@@ -105,31 +105,53 @@ def train(cfg: DictConfig) -> float | None:
 
     callbacks = build_group(cfg.get("callbacks"), "callbacks")
     loggers = build_group(cfg.get("logger"), "logger")
-    with config_key("trainer"):
-        trainer: pl.Trainer = hydra.utils.instantiate(
-            cfg.trainer, callbacks=callbacks, logger=loggers or False
-        )
+    trainer = build_trainer(cfg, callbacks, loggers or False)
     for logger in loggers:
         logger.log_hyperparams(as_dict(cfg))
 
     started = time.perf_counter()
+    metrics = fit_and_test(cfg, trainer, task, datamodule, resume=resume)
+    elapsed = time.perf_counter() - started
+
+    report_final(cfg, metrics, elapsed, trainer)
+    metric_name = cfg.get("optimized_metric")
+    return metrics.get(metric_name) if metric_name else None
+
+
+def build_trainer(cfg: DictConfig, callbacks: list[Any], logger: Any) -> pl.Trainer:
+    """The ``cfg.trainer`` Trainer with these callbacks and logger(s)."""
+    with config_key("trainer"):
+        return hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=logger)
+
+
+def fit_and_test(
+    cfg: DictConfig,
+    trainer: pl.Trainer,
+    task: RecurrentTask,
+    datamodule: RnnkitDataModule,
+    resume: str | None = None,
+    verbose: bool = True,
+) -> dict[str, float]:
+    """Fit (unless ``cfg.train`` is false, resuming from ``resume``), then test the best
+    validation checkpoint, or the final weights without one (unless ``cfg.test`` is false).
+
+    Returns the logged metrics after fitting, updated with the test metrics.
+    """
     if cfg.get("train", True):
         trainer.fit(task, datamodule=datamodule, ckpt_path=resume)
     metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
     if cfg.get("test", True):
         best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
         tested = (
-            trainer.test(task, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+            trainer.test(
+                task, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=verbose
+            )
             if best
-            else trainer.test(task, datamodule=datamodule)
+            else trainer.test(task, datamodule=datamodule, verbose=verbose)
         )
         for result in tested:
             metrics.update({k: float(v) for k, v in result.items()})
-    elapsed = time.perf_counter() - started
-
-    report_final(cfg, metrics, elapsed, trainer)
-    metric_name = cfg.get("optimized_metric")
-    return metrics.get(metric_name) if metric_name else None
+    return metrics
 
 
 def report_final(
