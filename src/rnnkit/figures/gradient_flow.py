@@ -54,18 +54,24 @@ def heatmap_figure(history: Sequence[tuple[int, GradNorms]]):
         for r, (_, norms) in enumerate(rows):
             values = torch.tensor(norms, dtype=torch.float64)
             matrix[r, : len(values)] = values.clamp_min(1e-30).log10()
-        image = axes.imshow(
-            matrix.numpy(),
-            aspect="auto",
-            cmap="viridis",
-            interpolation="nearest",
-            extent=(0.5, width + 0.5, len(rows) - 0.5, -0.5),
-        )
-        ticks = list(range(0, len(rows), max(1, math.ceil(len(rows) / 8))))
-        axes.set_yticks(ticks, [str(rows[r][0]) for r in ticks])
-        axes.set_title(name, fontsize=9)
-        axes.set_xlabel("time step t")
+        draw_log_norm_panel(figure, axes, matrix, [step for step, _ in rows], name, max_ticks=8)
         axes.set_ylabel("training step")
-        figure.colorbar(image, ax=axes, label="log10 ||dL/dh_t||")
     figure.tight_layout()
     return figure
+
+
+def draw_log_norm_panel(figure, axes, log_norms, steps: Sequence[int], title: str, max_ticks: int):
+    """One heatmap panel: ``log_norms (len(steps), T)`` (``log10 ||dL/dh_t||``, NaN blank)
+    over time step ``t = 1 .. T`` (x) and training step (y, at most ``max_ticks`` labels)."""
+    image = axes.imshow(
+        log_norms.numpy(),
+        aspect="auto",
+        cmap="viridis",
+        interpolation="nearest",
+        extent=(0.5, log_norms.shape[1] + 0.5, len(steps) - 0.5, -0.5),
+    )
+    ticks = list(range(0, len(steps), max(1, math.ceil(len(steps) / max_ticks))))
+    axes.set_yticks(ticks, [str(steps[r]) for r in ticks])
+    axes.set_title(title, fontsize=9)
+    axes.set_xlabel("time step t")
+    figure.colorbar(image, ax=axes, label="log10 ||dL/dh_t||")

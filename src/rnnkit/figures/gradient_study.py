@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 import torch
 
+from rnnkit.figures.gradient_flow import draw_log_norm_panel
 from rnnkit.figures.offscreen import plt
 
 FlowHistory = Sequence[tuple[int, Sequence[float]]]
@@ -55,18 +56,10 @@ def flow_heatmaps_figure(histories: Mapping[str, FlowHistory]):
     )
     for axes, (label, history) in zip(axes_list[0], histories.items()):
         matrix = torch.tensor([list(norms) for _, norms in history], dtype=torch.float64)
-        image = axes.imshow(
-            matrix.clamp_min(1e-30).log10().numpy(),
-            aspect="auto",
-            cmap="viridis",
-            interpolation="nearest",
-            extent=(0.5, matrix.shape[1] + 0.5, len(history) - 0.5, -0.5),
+        steps = [step for step, _ in history]
+        draw_log_norm_panel(
+            figure, axes, matrix.clamp_min(1e-30).log10(), steps, label, max_ticks=6
         )
-        ticks = list(range(0, len(history), max(1, math.ceil(len(history) / 6))))
-        axes.set_yticks(ticks, [str(history[i][0]) for i in ticks])
-        axes.set_title(label, fontsize=9)
-        axes.set_xlabel("time step t")
-        figure.colorbar(image, ax=axes, label="log10 ||dL/dh_t||")
     axes_list[0][0].set_ylabel("training step")
     figure.tight_layout()
     return figure
