@@ -2,13 +2,41 @@
 
 from __future__ import annotations
 
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
+from tqdm.auto import tqdm
+
+from rnnkit.data.io.parallel_encoding import default_workers, map_chunks
+from rnnkit.data.io.prepared_cache import Columns, PreparedCache, cache_key, to_columns
+from rnnkit.data.io.sharded_batches import ShardedBatches
 
 SPLITS = ("train", "val", "test")
+log = logging.getLogger(__name__)
+
+# Attributes that shape batches or loaders but not the prepared arrays: changing them reuses
+# the cache (see RnnkitDataModule.preparation_settings).
+LOADING_SETTINGS = frozenset(
+    {
+        "batch_size",
+        "eval_batch_size",
+        "num_workers",
+        "cache_dir",
+        "rebuild_cache",
+        "prepare_workers",
+        "fitted",
+        "datasets",
+        "preparation",
+    }
+)
 
 
 class RnnkitDataModule(pl.LightningDataModule):
@@ -25,30 +53,65 @@ class RnnkitDataModule(pl.LightningDataModule):
     vocabulary exactly.
 
     ``task`` names the task this data is for; a checkpoint of another task is refused.
+
+    **Prepare once, read mapped.** A subclass that reads files (:meth:`source_files`) and
+    encodes examples into flat fields (:meth:`encoded_fields`) is prepared once per input files
+    and settings into ``cache_dir`` (see :mod:`rnnkit.data.io.prepared_cache`): the raw
+    examples stream through fitting and encoding (in ``prepare_workers`` processes), the
+    encoded splits are written as flat arrays, and every later run with the same files and
+    settings memory-maps them and starts at once. ``rebuild_cache=True`` prepares again
+    regardless. Without a ``cache_dir``, or for built-in data, splits are kept in memory.
+
+    Batches are dealt by :class:`~rnnkit.data.io.sharded_batches.ShardedBatches`: under DDP the
+    ranks together read every example exactly once per epoch.
     """
 
     task: str = ""
 
-    def __init__(self, batch_size: int = 32, num_workers: int = 0, seed: int = 0) -> None:
+    def __init__(
+        self,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        seed: int = 0,
+        cache_dir: str | os.PathLike | None = None,
+        rebuild_cache: bool = False,
+        prepare_workers: int | None = None,
+    ) -> None:
         super().__init__()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"num_workers: expected an integer >= 0, got {num_workers!r}")
+        if prepare_workers is not None and (
+            isinstance(prepare_workers, bool)
+            or not isinstance(prepare_workers, int)
+            or prepare_workers < 0
+        ):
+            raise ValueError(
+                f"prepare_workers: expected an integer >= 0 or null (one per core), "
+                f"got {prepare_workers!r}"
+            )
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.seed = seed
+        self.cache_dir = None if cache_dir in (None, "") else Path(cache_dir)
+        self.rebuild_cache = bool(rebuild_cache)
+        self.prepare_workers = prepare_workers
         self.fitted = False
-        self.datasets: dict[str, list[Any]] = {}
+        self.datasets: dict[str, Dataset | list[Any]] = {}
+        # What the last preparation counted (examples, unknown tokens, ...), for the summary.
+        self.preparation: dict[str, Any] = {}
+        self._rebuilt = False
 
     # ---- what a subclass defines -------------------------------------------------------
 
-    def load_split(self, split: str) -> list[Any]:
-        """Raw examples of ``split`` (one of train, val, test)."""
+    def load_split(self, split: str) -> Iterable[Any]:
+        """Raw examples of ``split`` (one of train, val, test); a generator keeps memory flat."""
         raise NotImplementedError
 
-    def fit_artifacts(self, train_examples: list[Any]) -> None:
-        """Learn vocabularies / label maps / scalers from the training examples only."""
+    def fit_artifacts(self, train_examples: Iterable[Any]) -> None:
+        """Learn vocabularies / label maps / scalers from the training examples only (one
+        pass over ``train_examples``, which may be a generator)."""
         raise NotImplementedError
 
     def artifacts(self) -> dict[str, Any]:
@@ -72,6 +135,33 @@ class RnnkitDataModule(pl.LightningDataModule):
         """Sizes the model needs from the data (available once fitted)."""
         raise NotImplementedError
 
+    # ---- what a subclass defines to be prepared once (optional) ---------------------------
+
+    def source_files(self) -> list[Path]:
+        """The files :meth:`load_split` reads (their identities key the prepared cache); none:
+        nothing is cached."""
+        return []
+
+    def encoded_fields(self) -> dict[str, tuple[Any, bool]] | None:
+        """Once fitted: each field of an encoded example as ``(numpy dtype, variable
+        length)``, e.g. ``{"tokens": (np.uint16, True), "label": (np.int64, False)}``; None:
+        the encoded examples are not flat fields and stay in memory."""
+        return None
+
+    def encode_counts(self, example: Any, counts: Counter) -> Any:
+        """:meth:`encode`, also adding to ``counts`` what is worth reporting (such as
+        ``unknown_tokens``); the default counts nothing."""
+        return self.encode(example)
+
+    def preparation_settings(self) -> dict[str, Any]:
+        """What the prepared arrays depend on besides the files: by default every plain
+        attribute (numbers, strings, lists of them) but :data:`LOADING_SETTINGS`."""
+        return {
+            name: value
+            for name, value in sorted(vars(self).items())
+            if not name.startswith("_") and name not in LOADING_SETTINGS and _plain(value)
+        }
+
     def parse_raw(self, raw: str) -> list[Any]:
         """Raw user input (a sentence, a file path, ...) to raw examples, for prediction."""
         raise NotImplementedError
@@ -79,20 +169,84 @@ class RnnkitDataModule(pl.LightningDataModule):
     def summary(self) -> dict[str, Any]:
         """A few lines for the run's opening summary: sizes, vocabularies, label scheme."""
         sizes = {f"{split}_examples": len(data) for split, data in self.datasets.items()}
-        return {**sizes, **self.spec}
+        counts = self.preparation.get("counts", {})
+        return {**sizes, **self.spec, **counts}
 
     # ---- shared machinery --------------------------------------------------------------
+
+    def prepare_data(self) -> None:
+        """Prepare the cache once, on one process per node (Lightning calls this before
+        :meth:`setup` on rank 0 and waits for it under DDP)."""
+        cache = self._cache()
+        if cache is not None and (self.rebuild_cache or not cache.complete):
+            self._prepare(cache)
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
-        raw = {split: self.load_split(split) for split in SPLITS}
-        if not self.fitted:
-            self.fit_artifacts(raw["train"])
+        cache = self._cache()
+        if cache is None:
+            raw = {split: list(self.load_split(split)) for split in SPLITS}
+            if not self.fitted:
+                self.fit_artifacts(raw["train"])
+                self.fitted = True
+            self.datasets = {
+                split: [self.encode(e) for e in examples] for split, examples in raw.items()
+            }
+            return
+        first_rank = getattr(getattr(self, "trainer", None), "global_rank", 0) == 0
+        if not cache.complete or (self.rebuild_cache and first_rank and not self._rebuilt):
+            self._prepare(cache)
+        elif not self.fitted:
+            self.load_artifacts(cache.artifacts())
             self.fitted = True
-        self.datasets = {
-            split: [self.encode(e) for e in examples] for split, examples in raw.items()
-        }
+        self.preparation = {"folder": str(cache.folder), **_report(cache.manifest())}
+        self.datasets = cache.splits()
+
+    # ---- preparation ---------------------------------------------------------------------
+
+    def _cache(self) -> PreparedCache | None:
+        if self.cache_dir is None or type(self).encoded_fields is RnnkitDataModule.encoded_fields:
+            return None
+        files = self.source_files()
+        if not files:
+            return None
+        settings = self.preparation_settings()
+        if self.fitted:  # restored from a checkpoint: encode with its vocabularies
+            settings = {**settings, "artifacts": self.artifacts()}
+        name = type(self).__name__
+        return PreparedCache(self.cache_dir, name, cache_key(name, settings, files))
+
+    def _prepare(self, cache: PreparedCache) -> None:
+        workers = default_workers() if self.prepare_workers is None else self.prepare_workers
+        if not self.fitted:
+            self.fit_artifacts(self._progress(self.load_split("train"), "fit train"))
+            self.fitted = True
+        fields = self.encoded_fields()
+        totals: dict[str, int] = {}
+        with cache.writing() as writer:
+            for split in SPLITS:
+                split_writer = writer.split(split, fields)
+                examples = self._progress(self.load_split(split), f"encode {split}")
+                for columns, count, counts in map_chunks(
+                    self._encode_chunk, examples, workers=workers
+                ):
+                    split_writer.write_columns(columns, count)
+                    for key, value in counts.items():
+                        totals[f"{split}_{key}"] = totals.get(f"{split}_{key}", 0) + value
+            writer.finish(self.artifacts(), {"counts": totals})
+        self._rebuilt = True
+        log.info("prepared %s into %s", type(self).__name__, cache.folder)
+
+    def _encode_chunk(self, examples: list[Any]) -> tuple[Columns, int, Counter]:
+        counts: Counter = Counter()
+        encoded = [self.encode_counts(example, counts) for example in examples]
+        return to_columns(encoded, self.encoded_fields()), len(encoded), counts
+
+    @staticmethod
+    def _progress(examples: Iterable[Any], description: str) -> Iterable[Any]:
+        """A progress bar (count and rate) that shows only once preparation takes 2 s."""
+        return tqdm(examples, desc=description, unit=" examples", delay=2.0, leave=False)
 
     def restore(self, artifacts: dict[str, Any]) -> None:
         """Restore fitted state from a checkpoint instead of fitting it again."""
@@ -104,14 +258,24 @@ class RnnkitDataModule(pl.LightningDataModule):
         return self.collate([self.encode(example) for example in self.parse_raw(raw)])
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        generator = torch.Generator().manual_seed(self.seed)
-        return DataLoader(
+        trainer = getattr(self, "trainer", None)
+        world_size = trainer.world_size if trainer is not None else 1
+        rank = trainer.global_rank if trainer is not None else 0
+        batches = ShardedBatches(
             self.datasets[split],
-            batch_size=self.batch_size,
+            self.collate,
+            self.batch_size,
             shuffle=shuffle,
-            collate_fn=self.collate,
+            seed=self.seed,
+            rank=rank,
+            world_size=world_size,
+        )
+        # An iterable of ready batches: Lightning adds no distributed sampler (which would
+        # repeat examples to even out the ranks); ShardedBatches shares them out itself.
+        return DataLoader(
+            batches,
+            batch_size=None,
             num_workers=self.num_workers,
-            generator=generator,
             persistent_workers=self.num_workers > 0,
         )
 
@@ -125,12 +289,27 @@ class RnnkitDataModule(pl.LightningDataModule):
         return self._loader("test", shuffle=False)
 
 
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
+
+
+def _report(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {"counts": manifest.get("counts", {}), "created": manifest.get("created")}
+
+
 def pad_sequences(
-    sequences: list[list[int]], pad_value: int = 0
+    sequences: list[list[int] | np.ndarray], pad_value: int = 0
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Pad id lists into ``(N, L_max)`` long ids and ``(N,)`` lengths."""
-    lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
-    padded = torch.full((len(sequences), int(lengths.max())), pad_value, dtype=torch.long)
+    """Pad id sequences (lists or 1-D arrays) into ``(N, L_max)`` long ids and ``(N,)``
+    lengths."""
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    padded = np.full((len(sequences), int(lengths.max())), pad_value, dtype=np.int64)
     for row, sequence in enumerate(sequences):
-        padded[row, : len(sequence)] = torch.tensor(sequence, dtype=torch.long)
-    return padded, lengths
+        padded[row, : len(sequence)] = sequence
+    return torch.from_numpy(padded), torch.from_numpy(lengths)

@@ -8,6 +8,10 @@ from typing import Any
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
 
+# The default cap of word vocabularies (specials included): rarer words become <unk>, so the
+# embedding, the softmax and every checkpoint stay bounded however large the corpus.
+DEFAULT_MAX_SIZE = 50_000
+
 
 class Vocabulary:
     """A bijection between tokens and ids; ``<pad>`` is always id 0.
@@ -72,6 +76,19 @@ class Vocabulary:
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
         return [self.id(token) for token in tokens]
+
+    def encode_counting(self, tokens: Sequence[str]) -> tuple[list[int], int]:
+        """:meth:`encode`, and how many tokens were outside the vocabulary."""
+        index = self.index
+        ids = [index.get(token, -1) for token in tokens]
+        unknown = ids.count(-1)
+        if unknown:
+            if self.unknown is None:
+                missing = next(t for t, i in zip(tokens, ids) if i < 0)
+                raise ValueError(f"token {missing!r} is not in the vocabulary and it has no {UNK}")
+            fallback = index[self.unknown]
+            ids = [fallback if i < 0 else i for i in ids]
+        return ids, unknown
 
     def decode(self, ids: Iterable[int], strip: Sequence[str] = (PAD, BOS, EOS)) -> list[str]:
         """Tokens of ``ids``, without the special tokens listed in ``strip``; stops at EOS."""
