@@ -102,9 +102,14 @@ def to_columns(examples: Sequence[Example], fields: Mapping[str, tuple[Any, bool
         except KeyError:
             raise ValueError(f"encoded example: missing the field {name!r}") from None
         if ragged:
-            lengths = np.fromiter((len(p) for p in parts), dtype=np.int64, count=len(parts))
-            wide = np.int64 if dtype.kind in "iu" else np.float64
-            values = np.fromiter(chain.from_iterable(parts), dtype=wide, count=int(lengths.sum()))
+            lengths = np.fromiter((_length(p) for p in parts), dtype=np.int64, count=len(parts))
+            if parts and all(isinstance(p, np.ndarray) for p in parts):
+                values = np.concatenate(parts)
+            else:
+                wide = np.int64 if dtype.kind in "iu" else np.float64
+                values = np.fromiter(
+                    chain.from_iterable(parts), dtype=wide, count=int(lengths.sum())
+                )
         else:
             lengths = None
             values = np.asarray(parts)
@@ -121,6 +126,12 @@ def to_columns(examples: Sequence[Example], fields: Mapping[str, tuple[Any, bool
                 )
         columns[name] = (values.astype(dtype, copy=False), lengths)
     return columns
+
+
+def _length(part: Any) -> int:
+    if isinstance(part, np.ndarray) and part.ndim != 1:
+        raise ValueError(f"expected a 1-D sequence per example, got shape {part.shape}")
+    return len(part)
 
 
 class FieldWriter:
