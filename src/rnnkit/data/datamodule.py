@@ -206,6 +206,13 @@ class RnnkitDataModule(pl.LightningDataModule):
     # ---- preparation ---------------------------------------------------------------------
 
     def _cache(self) -> PreparedCache | None:
+        """The cache of this module's files and settings, keyed once (fitting later must not
+        change the key it was prepared under); None when nothing is cached."""
+        if not hasattr(self, "_keyed_cache"):
+            self._keyed_cache = self._new_cache()
+        return self._keyed_cache
+
+    def _new_cache(self) -> PreparedCache | None:
         if self.cache_dir is None or type(self).encoded_fields is RnnkitDataModule.encoded_fields:
             return None
         files = self.source_files()
@@ -252,6 +259,7 @@ class RnnkitDataModule(pl.LightningDataModule):
         """Restore fitted state from a checkpoint instead of fitting it again."""
         self.load_artifacts(artifacts)
         self.fitted = True
+        self.__dict__.pop("_keyed_cache", None)  # encode with these artifacts: another key
 
     def batch_from_raw(self, raw: str) -> dict[str, Any]:
         """Prediction input: raw user input encoded and collated into one batch."""

@@ -36,7 +36,12 @@ def write_play(tmp_path, text=PLAY, name="input.txt"):
 
 
 def split_texts(dm):
-    return {split: dm.load_split(split)[0]["text"] for split in ("train", "val")}
+    return {split: text_of(dm, split) for split in ("train", "val")}
+
+
+def text_of(dm, split):
+    """The split's text, joined from the pieces load_split streams."""
+    return "".join(example["text"] for example in dm.load_split(split))
 
 
 def test_fractions_cut_the_characters_contiguously_as_nanogpt_does(tmp_path):
@@ -48,7 +53,7 @@ def test_fractions_cut_the_characters_contiguously_as_nanogpt_does(tmp_path):
 
 def test_three_fractions_give_a_held_out_test_text(tmp_path):
     dm = TextFilesDataModule(path=str(write_play(tmp_path)), split_fractions=[0.8, 0.1, 0.1])
-    parts = [dm.load_split(s)[0]["text"] for s in ("train", "val", "test")]
+    parts = [text_of(dm, s) for s in ("train", "val", "test")]
     assert "".join(parts) == PLAY
     assert [len(p) for p in parts[:2]] == [
         int(0.8 * len(PLAY)),
@@ -60,8 +65,8 @@ def test_without_test_text_the_test_split_is_the_validation_text_and_says_so(tmp
     dm = TextFilesDataModule(path=str(write_play(tmp_path)), split_fractions=[0.9, 0.1])
     with pytest.warns(UserWarning, match="no held-out test text"):
         dm.setup()
-    assert dm.datasets["test"] == dm.datasets["val"]
-    assert len(dm.datasets["train"][0]) + len(dm.datasets["val"][0]) == len(PLAY)
+    assert list(dm.stream("test")[0]) == list(dm.stream("val")[0])
+    assert len(dm.stream("train")[0]) + len(dm.stream("val")[0]) == len(PLAY)
 
 
 def test_word_level_cut_moves_to_the_next_line_break(tmp_path):
@@ -85,12 +90,12 @@ def test_one_file_per_split_at_word_level_reads_ptb(tmp_path):
     )
     dm.setup()
     tokens = dm.vocab.tokens
-    assert [tokens[i] for i in dm.datasets["train"][0]] == (
+    assert [tokens[i] for i in dm.stream("train")[0]] == (
         ["the", "cat", "sat", "on", "the", "mat", EOS, "the", "dog", "sat", "on", "the", UNK, EOS]
     )
     # "a" and "bird" never occur in train: <unk>, as PTB maps rare words.
-    assert [tokens[i] for i in dm.datasets["test"][0]][:3] == [UNK, UNK, "sat"]
-    assert dm.decode_text(dm.datasets["val"][0]) == "the cat sat on the dog\n"
+    assert [tokens[i] for i in dm.stream("test")[0]][:3] == [UNK, UNK, "sat"]
+    assert dm.decode_text(dm.stream("val")[0]) == "the cat sat on the dog\n"
 
 
 def test_crlf_line_breaks_become_plain_line_breaks(tmp_path):
@@ -127,7 +132,7 @@ def test_an_empty_split_is_an_error(tmp_path):
         path=str(tmp_path), train_file="ptb.train.txt", val_file="ptb.valid.txt", level="word"
     )
     with pytest.raises(ValueError, match=r"ptb.valid.txt: the val split holds no text"):
-        dm.load_split("val")
+        list(dm.load_split("val"))
 
 
 def test_a_missing_file_names_it_and_suggests_the_download(tmp_path):
@@ -174,7 +179,7 @@ def test_download_fetches_and_verifies_the_single_file(tmp_path):
         assert "".join(split_texts(dm).values()) == PLAY
         TextFilesDataModule(
             path=str(tmp_path), split_fractions=[0.9, 0.1], download=True, url=url
-        ).load_split("train")
+        ).source_files()
         assert len(server.requests) == 1  # the second module found the file
 
 
@@ -205,5 +210,55 @@ def test_full_tiny_shakespeare_has_the_known_counts():
     with pytest.warns(UserWarning, match="no held-out test text"):
         dm.setup()
     assert len(data) == 1_115_394 and len(set(data.decode())) == 65
-    assert [len(dm.datasets[s][0]) for s in ("train", "val")] == [1_003_854, 111_540]
+    assert [len(dm.stream(s)[0]) for s in ("train", "val")] == [1_003_854, 111_540]
     assert dm.spec["vocab_size"] == 65 + 2  # <pad>, <unk>
+
+
+@pytest.mark.parametrize("level", ["char", "word"])
+@pytest.mark.parametrize("fractions", [[0.5, 0.5], [0.3, 0.3, 0.4]])
+@pytest.mark.parametrize("piece", [1, 7, 40, 10_000])
+def test_small_pieces_give_the_same_splits_as_the_whole_text(tmp_path, level, fractions, piece):
+    """Files stream in pieces cut at line ends; the parts must not depend on the piece size."""
+    whole = TextFilesDataModule(
+        path=str(write_play(tmp_path)), split_fractions=fractions, level=level
+    )
+    expected = {s: text_of(whole, s) for s in ("train", "val")}
+    bounds = whole.cut_points(PLAY)
+    assert "".join(expected.values()) == PLAY[: bounds[2]]
+    pieces = TextFilesDataModule(path=str(tmp_path), split_fractions=fractions, level=level)
+    pieces.PIECE_CHARACTERS = piece
+    streamed = {s: list(pieces.load_split(s)) for s in ("train", "val")}
+    for split, examples in streamed.items():
+        assert "".join(e["text"] for e in examples) == expected[split]
+        assert [e["continues"] for e in examples] == [False] + [True] * (len(examples) - 1)
+    # Cached: the prepared stream equals the in-memory one, whatever the piece size.
+    pieces.cache_dir = tmp_path / "prepared"
+    pieces.setup()
+    whole.setup()
+    for split in ("train", "val", "test"):
+        assert pieces.stream(split)[0].tolist() == whole.stream(split)[0].tolist()
+        assert pieces.stream(split)[1].tolist() == [0]
+
+
+def test_a_second_setup_reads_the_prepared_cache_without_reading_the_file(tmp_path, monkeypatch):
+    folder = write_play(tmp_path)
+    options = dict(path=str(folder), split_fractions=[0.9, 0.1], cache_dir=str(tmp_path / "c"))
+    first = TextFilesDataModule(**options)
+    first.setup()
+    reads = []
+    original = TextFilesDataModule.read_pieces
+    monkeypatch.setattr(
+        TextFilesDataModule,
+        "read_pieces",
+        lambda self, name: reads.append(name) or original(self, name),
+    )
+    second = TextFilesDataModule(**options)
+    second.setup()
+    assert reads == []
+    assert second.vocab.tokens == first.vocab.tokens
+    assert second.stream("train")[0].tolist() == first.stream("train")[0].tolist()
+    (folder / "input.txt").write_text(PLAY.replace("the", "The"))  # an edited file: rebuilt
+    third = TextFilesDataModule(**options)
+    third.setup()
+    assert reads
+    assert "T" in third.vocab.tokens

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -42,17 +42,35 @@ class Vocabulary:
     ) -> Vocabulary:
         """Build from training sequences: specials first, then tokens by decreasing frequency
         (ties broken alphabetically, so the result does not depend on data order)."""
+        counts: Counter = Counter()
+        for sequence in sequences:
+            counts.update(sequence)
+        return cls.from_counts(counts, specials, min_frequency, max_size)
+
+    @classmethod
+    def from_counts(
+        cls,
+        counts: Mapping[str, int],
+        specials: Sequence[str] = (PAD, UNK),
+        min_frequency: int = 1,
+        max_size: int | None = None,
+    ) -> Vocabulary:
+        """:meth:`fit` from token counts already made (e.g. chunk by chunk)."""
         if min_frequency < 1:
             raise ValueError(f"min_frequency: expected >= 1, got {min_frequency}")
-        counts = Counter(token for sequence in sequences for token in sequence)
-        for special in specials:
-            counts.pop(special, None)
-        ranked = sorted(
-            (token for token, count in counts.items() if count >= min_frequency),
-            key=lambda token: (-counts[token], token),
-        )
+        if max_size is not None and max_size < len(specials):
+            raise ValueError(
+                f"max_vocab_size: expected at least {len(specials)} (the special tokens "
+                f"{list(specials)}), got {max_size}"
+            )
+        kept = {
+            token: count
+            for token, count in counts.items()
+            if count >= min_frequency and token not in specials
+        }
+        ranked = sorted(kept, key=lambda token: (-kept[token], token))
         if max_size is not None:
-            ranked = ranked[: max(0, max_size - len(specials))]
+            ranked = ranked[: max_size - len(specials)]
         return cls(list(specials) + ranked, unknown=UNK if UNK in specials else None)
 
     def __len__(self) -> int:

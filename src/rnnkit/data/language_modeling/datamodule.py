@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, IterableDataset
 
 from rnnkit.data.datamodule import RnnkitDataModule
-from rnnkit.data.io.vocabulary import EOS, PAD, UNK, Vocabulary
+from rnnkit.data.io.prepared_cache import MappedSplit, narrowest_unsigned
+from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, EOS, PAD, UNK, Vocabulary
 
 LEVELS = ("char", "word")
 
@@ -19,7 +21,9 @@ LEVELS = ("char", "word")
 class LanguageModelingDataModule(RnnkitDataModule):
     """Documents in, contiguous next-token batches out (Zaremba et al. 2014's PTB batching).
 
-    A raw example is a document ``{"text": str}`` (optionally ``"name"``). Tokens are
+    A raw example is a document ``{"text": str}`` (optionally ``"name"``), or a piece of one:
+    ``"continues": True`` marks a piece that continues the previous example's document (readers
+    of large files yield them, cut at line ends, so no document is held whole). Tokens are
     characters (``level="char"``) or whitespace-separated words with ``<eos>`` ending every
     line (``level="word"``, as PTB does; words outside the vocabulary become ``<unk>``). The
     vocabulary and the training token counts (for the unigram baseline) are fitted on train.
@@ -39,8 +43,13 @@ class LanguageModelingDataModule(RnnkitDataModule):
         sequence_length: ``L``, steps per batch (the truncated-BPTT length).
         level: ``"char"`` or ``"word"``.
         eval_batch_size: rows of the val and test streams (None: ``batch_size``).
-        min_frequency, max_vocab_size: vocabulary cut-offs (rarer tokens become ``<unk>``).
+        min_frequency, max_vocab_size: vocabulary cut-offs (rarer tokens become ``<unk>``);
+            ``max_vocab_size`` defaults to :data:`DEFAULT_MAX_SIZE` (null: no cap).
         lowercase: lower-case the text first.
+        cache_dir, rebuild_cache, prepare_workers: see :class:`RnnkitDataModule`.
+
+    Prepared once (with a ``cache_dir`` and files), a split is one flat array of token ids in
+    the narrowest unsigned dtype, memory-mapped: batches are cut from it on demand.
     """
 
     task = "language_modeling"
@@ -54,10 +63,13 @@ class LanguageModelingDataModule(RnnkitDataModule):
         level: str = "char",
         eval_batch_size: int | None = None,
         min_frequency: int = 1,
-        max_vocab_size: int | None = None,
+        max_vocab_size: int | None = DEFAULT_MAX_SIZE,
         lowercase: bool = False,
+        cache_dir: str | None = None,
+        rebuild_cache: bool = False,
+        prepare_workers: int | None = None,
     ) -> None:
-        super().__init__(batch_size, num_workers, seed)
+        super().__init__(batch_size, num_workers, seed, cache_dir, rebuild_cache, prepare_workers)
         if level not in LEVELS:
             raise ValueError(f"level: expected one of {LEVELS}, got {level!r}")
         for name, value in (
@@ -107,19 +119,33 @@ class LanguageModelingDataModule(RnnkitDataModule):
 
     # ---- fitted state ------------------------------------------------------------------
 
-    def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
-        if not train_examples:
+    def fit_artifacts(self, train_examples: Iterable[dict[str, Any]]) -> None:
+        counts: Counter = Counter()
+        documents = 0
+        for example in train_examples:
+            counts.update(self._token_counts(self._text(example)))
+            documents += 1
+        if not documents:
             raise ValueError("train split: expected at least one document, got none")
-        documents = [self.tokenize(self._text(e)) for e in train_examples]
         specials = (PAD, UNK) if self.level == "char" else (PAD, UNK, EOS)
-        self.vocab = Vocabulary.fit(
-            documents,
+        self.vocab = Vocabulary.from_counts(
+            counts,
             specials=specials,
             min_frequency=self.min_frequency,
             max_size=self.max_vocab_size,
         )
-        counts = Counter(i for doc in documents for i in self.vocab.encode(doc))
-        self.train_counts = [counts.get(i, 0) for i in range(len(self.vocab))]
+        train_counts = [0] * len(self.vocab)
+        unknown = self.vocab.index[UNK]
+        for token, count in counts.items():
+            train_counts[self.vocab.index.get(token, unknown)] += count
+        self.train_counts = train_counts
+
+    def _token_counts(self, text: str) -> Counter:
+        if self.level == "char":
+            text = text.lower() if self.lowercase else text
+            codes, counts = np.unique(_code_points(text), return_counts=True)
+            return Counter(dict(zip(map(chr, codes.tolist()), counts.tolist())))
+        return Counter(self.tokenize(text))
 
     def artifacts(self) -> dict[str, Any]:
         return {
@@ -164,64 +190,73 @@ class LanguageModelingDataModule(RnnkitDataModule):
             )
         return text
 
-    def encode(self, example: dict[str, Any]) -> list[int]:
-        return self.vocab.encode(self.tokenize(self._text(example)))
+    def encoded_fields(self) -> dict[str, tuple[Any, bool]]:
+        return {"ids": (narrowest_unsigned(len(self.vocab) - 1), True), "first": (np.uint8, False)}
 
-    def stream_batches(self, split: str, batch_size: int | None = None) -> list[dict[str, Any]]:
-        """The split's contiguous batches (see the class docstring), in order."""
+    def encode(self, example: dict[str, Any]) -> dict[str, Any]:
+        """``{"ids": token ids, "first": 1 unless the example continues a document}``."""
+        return self.encode_counts(example, Counter())
+
+    def encode_counts(self, example: dict[str, Any], counts: Counter) -> dict[str, Any]:
+        text = self._text(example)
+        if self.level == "char":
+            ids, unknown = self._encode_chars(text.lower() if self.lowercase else text)
+        else:
+            ids, unknown = self.vocab.encode_counting(self.tokenize(text))
+            ids = np.asarray(ids, dtype=np.int64)
+        counts["tokens"] += len(ids)
+        counts["unknown_tokens"] += unknown
+        return {"ids": ids, "first": 0 if example.get("continues") else 1}
+
+    def _encode_chars(self, text: str) -> tuple[np.ndarray, int]:
+        """Characters to ids through a sorted table of code points (no per-character Python)."""
+        if getattr(self, "_char_table", (None,))[0] is not self.vocab:
+            singles = [(ord(t), i) for i, t in enumerate(self.vocab.tokens) if len(t) == 1]
+            singles.sort()
+            keys = np.array([c for c, _ in singles], dtype=np.uint32)
+            ids = np.array([i for _, i in singles], dtype=np.int64)
+            self._char_table = (self.vocab, keys, ids)
+        _, keys, ids = self._char_table
+        codes = _code_points(text)
+        if not len(keys):
+            return np.full(len(codes), self.vocab.index[UNK], dtype=np.int64), len(codes)
+        position = np.minimum(np.searchsorted(keys, codes), len(keys) - 1)
+        known = keys[position] == codes
+        encoded = np.where(known, ids[position], self.vocab.index[UNK])
+        return encoded, int(len(codes) - known.sum())
+
+    def stream(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """The split as one flat token array (memory-mapped when prepared) and the sorted
+        positions where documents start."""
+        data = self.datasets[split]
+        if isinstance(data, MappedSplit):
+            offsets = data.offsets("ids")
+            firsts = np.flatnonzero(np.asarray(data.values("first")))
+            return data.values("ids"), np.unique(offsets[firsts])
+        ids = [np.asarray(e["ids"], dtype=np.int64) for e in data]
+        stream = np.concatenate(ids) if ids else np.zeros(0, dtype=np.int64)
+        lengths = np.array([len(i) for i in ids], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])[:-1]
+        firsts = np.array([bool(e["first"]) for e in data], dtype=bool)
+        return stream, np.unique(offsets[firsts]) if len(firsts) else np.zeros(0, np.int64)
+
+    def stream_batches(
+        self, split: str, batch_size: int | None = None, rank: int = 0, world_size: int = 1
+    ) -> StreamBatches:
+        """The split's contiguous batches (see the class docstring), in order, cut on demand;
+        with ``world_size > 1``, rank ``rank``'s block of every batch's rows."""
         rows = batch_size or (self.batch_size if split == "train" else self.eval_batch_size)
-        stream = torch.tensor([i for doc in self.datasets[split] for i in doc], dtype=torch.long)
-        columns = (len(stream) - 1) // rows
-        if columns < 1:
-            raise ValueError(
-                f"{split} split: {len(stream)} tokens cannot fill {rows} rows "
-                f"(batch_size); use a smaller batch size"
-            )
-        inputs = stream[: rows * columns].view(rows, columns)
-        targets = stream[1 : rows * columns + 1].view(rows, columns)
-        starts = torch.zeros(len(stream), dtype=torch.bool)
-        offsets = torch.tensor([0] + [len(doc) for doc in self.datasets[split]]).cumsum(0)[:-1]
-        starts[offsets[offsets < len(stream)]] = True  # an empty document starts nothing
-        starts = starts[: rows * columns].view(rows, columns)
-        length = self.sequence_length
-        return [
-            {
-                "tokens": inputs[:, start : start + length].contiguous(),
-                "targets": targets[:, start : start + length].contiguous(),
-                "document_starts": starts[:, start : start + length].contiguous(),
-            }
-            for start in range(0, columns, length)
-        ]
-
-    def rank_batches(
-        self, batches: list[dict[str, Any]], rank: int, world_size: int
-    ) -> list[dict[str, Any]]:
-        """Rank ``rank``'s share of every batch: its own block of the ``B`` stream rows.
-
-        Under DDP each of the ``world_size`` processes reads rows ``[rank * B / W, (rank + 1) *
-        B / W)`` of every batch (``B`` must be a multiple of ``W``), so a rank's consecutive
-        batches stay contiguous text for its carried state, and the ranks together still read
-        every row once: the distributed form of the same stream batching.
-        """
-        if world_size == 1:
-            return batches
-        rows = batches[0]["tokens"].shape[0] if batches else 0
-        if rows % world_size:
-            raise ValueError(
-                f"batch_size: {rows} stream rows cannot be shared equally by {world_size} "
-                f"processes (DDP); expected a multiple of {world_size}"
-            )
-        return [{k: v.tensor_split(world_size)[rank] for k, v in b.items()} for b in batches]
+        stream, starts = self.stream(split)
+        return StreamBatches(stream, starts, rows, self.sequence_length, rank, world_size, split)
 
     def _stream_loader(self, split: str) -> DataLoader:
-        batches = self.stream_batches(split)
         trainer = getattr(self, "trainer", None)
-        if trainer is not None and trainer.world_size > 1:
-            batches = self.rank_batches(batches, trainer.global_rank, trainer.world_size)
+        rank, world_size = (0, 1) if trainer is None else (trainer.global_rank, trainer.world_size)
+        batches = self.stream_batches(split, rank=rank, world_size=world_size)
         # An iterable dataset: Lightning adds no distributed sampler, which would deal whole
         # batches out to the ranks in turn and break each rank's contiguous stream. No worker
-        # processes: the batches are ready-made, and each worker would replay all of them.
-        return DataLoader(StreamBatches(batches), batch_size=None, num_workers=0)
+        # processes: cutting a batch is a slice, and each worker would replay all of them.
+        return DataLoader(batches, batch_size=None, num_workers=0)
 
     def train_dataloader(self) -> DataLoader:
         return self._stream_loader("train")
@@ -233,15 +268,17 @@ class LanguageModelingDataModule(RnnkitDataModule):
         return self._stream_loader("test")
 
     def summary(self) -> dict[str, Any]:
-        tokens = {
-            f"{split}_tokens": sum(len(d) for d in docs) for split, docs in self.datasets.items()
-        }
+        tokens = {f"{split}_tokens": len(self.stream(split)[0]) for split in self.datasets}
         batches = (
             math.ceil(((tokens["train_tokens"] - 1) // self.batch_size) / self.sequence_length)
             if "train_tokens" in tokens
             else None
         )
-        return {**super().summary(), **tokens, "train_batches_per_epoch": batches}
+        summary = super().summary()
+        summary.pop("train_examples", None)
+        summary.pop("val_examples", None)
+        summary.pop("test_examples", None)
+        return {**summary, **tokens, "train_batches_per_epoch": batches}
 
     # ---- prediction input --------------------------------------------------------------
 
@@ -268,14 +305,79 @@ class LanguageModelingDataModule(RnnkitDataModule):
         return self.collate([self.vocab.encode(tokens)])
 
 
+def _code_points(text: str) -> np.ndarray:
+    """``(len(text),)`` uint32 Unicode code points of ``text``."""
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
 class StreamBatches(IterableDataset):
-    """Ready-made batches, in order (an iterable dataset, so no sampler reorders them)."""
+    """A token stream's contiguous batches, cut on demand (a sequence and an iterable).
 
-    def __init__(self, batches: list[dict[str, Any]]) -> None:
-        self.batches = batches
+    The stream of ``M`` tokens is read as ``rows`` parallel rows of ``S = (M - 1) // rows``
+    tokens; batch ``k`` holds columns ``[k * L, (k + 1) * L)``: ``tokens (B, L)``, ``targets
+    (B, L)`` (the stream one token later) and ``document_starts (B, L)``. Under DDP rank ``r``
+    of ``W`` takes rows ``[r * rows / W, (r + 1) * rows / W)`` of every batch (``B = rows /
+    W``), so each rank's batches stay contiguous text and together they read every row once.
+    """
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        return iter(self.batches)
+    def __init__(
+        self,
+        stream: np.ndarray,
+        starts: np.ndarray,
+        rows: int,
+        length: int,
+        rank: int = 0,
+        world_size: int = 1,
+        split: str = "train",
+    ) -> None:
+        columns = (len(stream) - 1) // rows
+        if columns < 1:
+            raise ValueError(
+                f"{split} split: {len(stream)} tokens cannot fill {rows} rows "
+                f"(batch_size); use a smaller batch size"
+            )
+        if rows % world_size:
+            raise ValueError(
+                f"batch_size: {rows} stream rows cannot be shared equally by {world_size} "
+                f"processes (DDP); expected a multiple of {world_size}"
+            )
+        self.stream = stream
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.rows, self.columns, self.length = rows, columns, length
+        share = rows // world_size
+        self.row_range = (rank * share, (rank + 1) * share)
 
     def __len__(self) -> int:
-        return len(self.batches)
+        return math.ceil(self.columns / self.length)
+
+    def __getitem__(self, index: int | slice) -> dict[str, torch.Tensor] | list:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"batch {index} out of range for {len(self)} batches")
+        index %= len(self)
+        first, last = self.row_range
+        start = index * self.length
+        end = min(start + self.length, self.columns)
+        # Positions in the stream of the batch's tokens: row r, column c -> r * S + c.
+        positions = (
+            np.arange(first, last, dtype=np.int64)[:, None] * self.columns
+            + np.arange(start, end, dtype=np.int64)[None, :]
+        )
+        tokens = np.asarray(self.stream[positions], dtype=np.int64)
+        targets = np.asarray(self.stream[positions + 1], dtype=np.int64)
+        found = np.searchsorted(self.starts, positions)
+        starts = (found < len(self.starts)) & (
+            self.starts[np.minimum(found, max(len(self.starts) - 1, 0))] == positions
+            if len(self.starts)
+            else np.zeros(positions.shape, dtype=bool)
+        )
+        return {
+            "tokens": torch.from_numpy(tokens),
+            "targets": torch.from_numpy(targets),
+            "document_starts": torch.from_numpy(np.asarray(starts, dtype=bool)),
+        }
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        for index in range(len(self)):
+            yield self[index]

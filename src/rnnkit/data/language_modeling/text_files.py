@@ -4,7 +4,7 @@ into contiguous fractions (tiny-shakespeare)."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,10 @@ class TextFilesDataModule(LanguageModelingDataModule):
     With two fractions (or no ``test_file``) there is no held-out test text: the test split is
     the validation text, said once by a warning, so ``trainer.test`` reports on it.
 
+    Files are read line by line and served in pieces of about :attr:`PIECE_CHARACTERS`
+    characters cut at line ends (``"continues": True`` after the first), so no file is held
+    whole; with ``cache_dir`` they are prepared once into a memory-mapped token array.
+
     Bad data: a line that is not UTF-8 is an error naming the file and line, or, with
     ``on_bad_line="skip"``, dropped with one counted warning per file. An empty split is an
     error.
@@ -52,6 +56,8 @@ class TextFilesDataModule(LanguageModelingDataModule):
             missing, verified against ``sha256`` (single-file corpora only).
         **kwargs: :class:`LanguageModelingDataModule`'s (``level``, ``sequence_length``, ...).
     """
+
+    PIECE_CHARACTERS = 1 << 20
 
     def __init__(
         self,
@@ -88,7 +94,7 @@ class TextFilesDataModule(LanguageModelingDataModule):
                     f"split_fractions: cuts train_file into the splits; expected val_file and "
                     f"test_file to be null, got {name}={value!r}"
                 )
-        self._text_cache: dict[str, str] = {}
+        self._characters: dict[str, int] = {}
 
     @staticmethod
     def _checked_fractions(fractions: Any) -> list[float]:
@@ -117,35 +123,100 @@ class TextFilesDataModule(LanguageModelingDataModule):
         file = Path(str(name)).expanduser()
         return file if file.is_absolute() or self.path is None else self.path / file
 
-    def read_text(self, name: str) -> str:
-        """The whole file, line breaks normalised to ``\\n``; bad lines per ``on_bad_line``."""
+    def source_files(self) -> list[Path]:
+        names = [self.files["train"]] if self.fractions else [n for n in self.files.values() if n]
+        for name in names:
+            self._ensure_file(name)
+        return [self.resolve(name) for name in names]
+
+    def _ensure_file(self, name: str) -> Path:
         file = self.resolve(name)
-        if name not in self._text_cache:
-            if not file.is_file() and self.download and name == self.files["train"]:
-                download_file(self.url, self.sha256, self.path, filename=Path(name).name)
-            if not file.is_file():
-                hint = " (or set data.download=true)" if self.url and not self.download else ""
-                raise FileNotFoundError(2, f"text file not found{hint}", str(file))
-            with BadLinePolicy(file, self.on_bad_line) as policy:
-                lines = [text for _, text in read_lines(file, policy)]
-            ends_with_break = file.read_bytes().endswith(b"\n")
-            self._text_cache[name] = "\n".join(lines) + ("\n" if ends_with_break else "")
-        return self._text_cache[name]
+        if not file.is_file() and self.download and name == self.files["train"]:
+            download_file(self.url, self.sha256, self.path, filename=Path(name).name)
+        if not file.is_file():
+            hint = " (or set data.download=true)" if self.url and not self.download else ""
+            raise FileNotFoundError(2, f"text file not found{hint}", str(file))
+        return file
+
+    def read_pieces(self, name: str) -> Iterator[str]:
+        """The file's text in pieces cut at line ends, line breaks normalised to ``\n``; bad
+        lines per ``on_bad_line``. Joined, the pieces are the whole text."""
+        file = self._ensure_file(name)
+        with open(file, "rb") as handle:
+            handle.seek(0, 2)
+            ends_with_break = handle.tell() > 0 and (handle.seek(-1, 2), handle.read(1))[1] == b"\n"
+        with BadLinePolicy(file, self.on_bad_line) as policy:
+            buffer: list[str] = []
+            size = 0
+            previous: str | None = None
+            for _, line in read_lines(file, policy):
+                if previous is not None:
+                    buffer.append(previous + "\n")
+                    size += len(previous) + 1
+                    if size >= self.PIECE_CHARACTERS:
+                        yield "".join(buffer)
+                        buffer, size = [], 0
+                previous = line
+            if previous is not None:
+                buffer.append(previous + ("\n" if ends_with_break else ""))
+            if buffer:
+                yield "".join(buffer)
+
+    def read_text(self, name: str) -> str:
+        """The whole file as one string (small files; :meth:`read_pieces` streams)."""
+        return "".join(self.read_pieces(name))
+
+    def characters(self, name: str) -> int:
+        """How many characters the file's text holds (one pass, remembered)."""
+        if name not in self._characters:
+            self._characters[name] = sum(len(piece) for piece in self.read_pieces(name))
+        return self._characters[name]
 
     def cut_points(self, text: str) -> list[int]:
         """Character offsets ``[0, c1, (c2,) len(text)]`` of the contiguous parts."""
-        bounds = [0]
-        running = 0.0
+        bounds: list[int] = [0]
+        for _, _, bounds in self._walk(iter([text]), len(text)):  # noqa: B007
+            pass
+        return [*bounds, *[len(text)] * (len(self.fractions) + 1 - len(bounds))]
+
+    def _walk(self, pieces: Iterator[str], total: int) -> Iterator[tuple[str, int, list[int]]]:
+        """Each piece with its offset and the part bounds known once it is read.
+
+        A part ends at ``int(fraction * total)`` (cumulative); at word level the cut moves
+        forward past the next line break, so no word is cut in two.
+        """
+        cuts, running = [], 0.0
         for fraction in self.fractions[:-1]:
             running += fraction
-            cut = int(running * len(text))
-            if self.level == "word":
-                newline = text.find("\n", cut)
-                cut = len(text) if newline < 0 else newline + 1
-            bounds.append(max(cut, bounds[-1]))
-        return [*bounds, len(text)]
+            cuts.append(int(running * total))
+        bounds = [0]
+        offset = 0
+        for piece in pieces:
+            end = offset + len(piece)
+            while len(bounds) <= len(cuts) and cuts[len(bounds) - 1] < end:
+                cut = max(cuts[len(bounds) - 1], bounds[-1])
+                if self.level == "word":
+                    newline = piece.find("\n", max(cut - offset, 0))
+                    cut = end if newline < 0 else offset + newline + 1
+                bounds.append(max(cut, bounds[-1]))
+            yield piece, offset, bounds
+            offset = end
 
-    def load_split(self, split: str) -> list[dict[str, Any]]:
+    def _part_pieces(self, split: str, name: str) -> Iterator[str]:
+        """The pieces of ``name``'s text that fall in ``split``'s part."""
+        index = ("train", "val", "test").index(split)
+        for piece, offset, bounds in self._walk(self.read_pieces(name), self.characters(name)):
+            if len(bounds) <= index:
+                continue
+            end = offset + len(piece)
+            stop = bounds[index + 1] if len(bounds) > index + 1 else end
+            low, high = max(bounds[index] - offset, 0), min(stop - offset, len(piece))
+            if low < high:
+                yield piece[low:high]
+            if len(bounds) > index + 1 and stop <= end:
+                return
+
+    def load_split(self, split: str) -> Iterator[dict[str, Any]]:
         if split == "test" and not self.has_test_text:
             warnings.warn(
                 "no held-out test text (split_fractions has two parts or test_file is null): "
@@ -156,17 +227,15 @@ class TextFilesDataModule(LanguageModelingDataModule):
             split = "val"
         if self.fractions is None:
             name = self.files[split]
-            text = self.read_text(name)
+            pieces = self.read_pieces(name)
             source = str(self.resolve(name))
         else:
             name = self.files["train"]
-            whole = self.read_text(name)
-            bounds = self.cut_points(whole)
-            index = ("train", "val", "test").index(split)
-            text = whole[bounds[index] : bounds[index + 1]]
-            source = (
-                f"{self.resolve(name)} [{split}: characters {bounds[index]}:{bounds[index + 1]}]"
-            )
-        if not text.strip():
+            pieces = self._part_pieces(split, name)
+            source = f"{self.resolve(name)} [{split} part]"
+        has_text = False
+        for number, piece in enumerate(pieces):
+            has_text = has_text or bool(piece.strip())
+            yield {"name": source, "text": piece, "continues": number > 0}
+        if not has_text:
             raise ValueError(f"{source}: the {split} split holds no text; expected some")
-        return [{"name": source, "text": text}]
