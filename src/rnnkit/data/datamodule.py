@@ -67,6 +67,9 @@ class RnnkitDataModule(pl.LightningDataModule):
     """
 
     task: str = ""
+    # Raw examples per preparation chunk (one unit of work for an encoding process); a
+    # datamodule whose raw examples are large (pieces of a text file) sets fewer.
+    prepare_chunk: int = 4096
 
     def __init__(
         self,
@@ -148,6 +151,11 @@ class RnnkitDataModule(pl.LightningDataModule):
         the encoded examples are not flat fields and stay in memory."""
         return None
 
+    def split_aliases(self) -> dict[str, str]:
+        """Splits that are another split's examples, e.g. ``{"test": "val"}`` when there is no
+        held-out test data: prepared and held once, served under both names."""
+        return {}
+
     def encode_counts(self, example: Any, counts: Counter) -> Any:
         """:meth:`encode`, also adding to ``counts`` what is worth reporting (such as
         ``unknown_tokens``); the default counts nothing."""
@@ -185,14 +193,18 @@ class RnnkitDataModule(pl.LightningDataModule):
         if self.datasets:
             return
         cache = self._cache()
+        aliases = self.split_aliases()
         if cache is None:
-            raw = {split: list(self.load_split(split)) for split in SPLITS}
+            raw = {split: list(self.load_split(split)) for split in SPLITS if split not in aliases}
             if not self.fitted:
                 self.fit_artifacts(raw["train"])
                 self.fitted = True
             self.datasets = {
                 split: [self.encode(e) for e in examples] for split, examples in raw.items()
             }
+            for split, target in aliases.items():
+                self.datasets[split] = self.datasets[target]
+            self.datasets = {split: self.datasets[split] for split in SPLITS}
             return
         first_rank = getattr(getattr(self, "trainer", None), "global_rank", 0) == 0
         if not cache.complete or (self.rebuild_cache and first_rank and not self._rebuilt):
@@ -230,18 +242,21 @@ class RnnkitDataModule(pl.LightningDataModule):
             self.fit_artifacts(self._progress(self.load_split("train"), "fit train"))
             self.fitted = True
         fields = self.encoded_fields()
+        aliases = self.split_aliases()
         totals: dict[str, int] = {}
         with cache.writing() as writer:
             for split in SPLITS:
+                if split in aliases:
+                    continue
                 split_writer = writer.split(split, fields)
                 examples = self._progress(self.load_split(split), f"encode {split}")
                 for columns, count, counts in map_chunks(
-                    self._encode_chunk, examples, workers=workers
+                    self._encode_chunk, examples, self.prepare_chunk, workers
                 ):
                     split_writer.write_columns(columns, count)
                     for key, value in counts.items():
                         totals[f"{split}_{key}"] = totals.get(f"{split}_{key}", 0) + value
-            writer.finish(self.artifacts(), {"counts": totals})
+            writer.finish(self.artifacts(), {"counts": totals}, aliases)
         self._rebuilt = True
         log.info("prepared %s into %s", type(self).__name__, cache.folder)
 
@@ -253,7 +268,9 @@ class RnnkitDataModule(pl.LightningDataModule):
     @staticmethod
     def _progress(examples: Iterable[Any], description: str) -> Iterable[Any]:
         """A progress bar (count and rate) that shows only once preparation takes 2 s."""
-        return tqdm(examples, desc=description, unit=" examples", delay=2.0, leave=False)
+        return tqdm(
+            examples, desc=description, unit=" examples", delay=2.0, mininterval=1.0, leave=False
+        )
 
     def restore(self, artifacts: dict[str, Any]) -> None:
         """Restore fitted state from a checkpoint instead of fitting it again."""

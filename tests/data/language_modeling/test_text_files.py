@@ -14,6 +14,7 @@ from rnnkit.data.language_modeling.text_files import (
     TINY_SHAKESPEARE_SHA256,
     TINY_SHAKESPEARE_URL,
     TextFilesDataModule,
+    utf8_characters,
 )
 from shared_data import shared_dataset
 
@@ -262,3 +263,26 @@ def test_a_second_setup_reads_the_prepared_cache_without_reading_the_file(tmp_pa
     third.setup()
     assert reads
     assert "T" in third.vocab.tokens
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"plain\nlines\n",
+        b"no final break",
+        b"\xef\xbb\xbfbom first\r\nthen crlf\r\n",
+        b"caf\xc3\xa9 \xe2\x82\xac\r\nlone\rreturn\r",
+        b"",
+        b"\n\n\r\n",
+    ],
+)
+@pytest.mark.parametrize("block", [1, 2, 3, 1 << 24])
+def test_characters_counted_on_bytes_equal_the_text_read(tmp_path, raw, block):
+    (tmp_path / "input.txt").write_bytes(raw)
+    dm = TextFilesDataModule(path=str(tmp_path), split_fractions=[0.5, 0.5])
+    assert utf8_characters(tmp_path / "input.txt", block) == len(dm.read_text("input.txt"))
+
+
+def test_characters_of_a_file_with_bad_bytes_are_not_guessed(tmp_path):
+    (tmp_path / "input.txt").write_bytes(b"good\nbad \xe9 byte\n")
+    assert utf8_characters(tmp_path / "input.txt") is None

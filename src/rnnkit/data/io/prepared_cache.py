@@ -279,7 +279,7 @@ class PreparedCache:
     def splits(self) -> dict[str, MappedSplit]:
         manifest = self.manifest()
         return {
-            split: MappedSplit(self.folder / split, description)
+            split: MappedSplit(self.folder / description.get("folder", split), description)
             for split, description in manifest["splits"].items()
         }
 
@@ -328,9 +328,18 @@ class CacheWriter:
         self.open_splits[name] = writer
         return writer
 
-    def finish(self, artifacts: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> None:
-        """Close every split, write the artifacts and the manifest, publish the folder."""
+    def finish(
+        self,
+        artifacts: Mapping[str, Any],
+        extra: Mapping[str, Any] | None = None,
+        aliases: Mapping[str, str] | None = None,
+    ) -> None:
+        """Close every split, write the artifacts and the manifest, publish the folder.
+
+        ``aliases`` maps a split name to a written split it shares the arrays of."""
         described = {name: writer.close() for name, writer in self.open_splits.items()}
+        for alias, target in (aliases or {}).items():
+            described[alias] = {**described[target], "folder": target}
         (self.folder / ARTIFACTS).write_text(json.dumps(artifacts), encoding="utf-8")
         manifest = {
             "format": FORMAT_VERSION,

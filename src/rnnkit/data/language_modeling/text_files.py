@@ -3,6 +3,7 @@ into contiguous fractions (tiny-shakespeare)."""
 
 from __future__ import annotations
 
+import codecs
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -10,7 +11,7 @@ from typing import Any
 
 from rnnkit.data.io.download import check_download
 from rnnkit.data.io.download import download as download_file
-from rnnkit.data.io.reading import BadLinePolicy, check_on_bad_line, read_lines
+from rnnkit.data.io.reading import UTF8_BOM, BadLinePolicy, check_on_bad_line, read_lines
 from rnnkit.data.language_modeling.datamodule import LanguageModelingDataModule
 
 TINY_SHAKESPEARE_URL = (
@@ -19,6 +20,30 @@ TINY_SHAKESPEARE_URL = (
 TINY_SHAKESPEARE_SHA256 = "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed"
 """sha256 of char-rnn's ``input.txt`` (1,115,394 bytes; md5 6fb458f1232090904fb40fe944165e91, as
 listed in ``shared/data/SOURCES.md``)."""
+
+
+def utf8_characters(path: Path, block: int = 1 << 24) -> int | None:
+    """Characters of the text :func:`~rnnkit.data.io.reading.read_lines` makes of a UTF-8
+    file (``\r\n`` read as ``\n``, no byte-order mark), decoded block by block without
+    keeping lines; None when the file is not valid UTF-8 (the reader then reports the line)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    count = 0
+    previous = b""
+    try:
+        with open(path, "rb") as handle:
+            if handle.read(len(UTF8_BOM)) == UTF8_BOM:
+                count -= 1
+            handle.seek(0)
+            while chunk := handle.read(block):
+                count += len(decoder.decode(chunk))
+                count -= chunk.count(b"\r\n") + (previous == b"\r" and chunk[:1] == b"\n")
+                previous = chunk[-1:]
+            count += len(decoder.decode(b"", final=True))
+    except UnicodeDecodeError:
+        return None
+    if previous == b"\r":  # a last line ending in a lone \r loses it too
+        count -= 1
+    return count
 
 
 class TextFilesDataModule(LanguageModelingDataModule):
@@ -58,6 +83,7 @@ class TextFilesDataModule(LanguageModelingDataModule):
     """
 
     PIECE_CHARACTERS = 1 << 20
+    prepare_chunk = 2  # pieces of about a million characters each
 
     def __init__(
         self,
@@ -167,9 +193,15 @@ class TextFilesDataModule(LanguageModelingDataModule):
         return "".join(self.read_pieces(name))
 
     def characters(self, name: str) -> int:
-        """How many characters the file's text holds (one pass, remembered)."""
+        """How many characters the file's text holds (remembered). Counted from the bytes (UTF-8
+        lead bytes, less the ``\r`` of ``\r\n`` and a byte-order mark) when every line
+        decodes; with bad lines skipped, by reading the text."""
         if name not in self._characters:
-            self._characters[name] = sum(len(piece) for piece in self.read_pieces(name))
+            file = self._ensure_file(name)
+            count = utf8_characters(file) if self.on_bad_line == "error" else None
+            if count is None:
+                count = sum(len(piece) for piece in self.read_pieces(name))
+            self._characters[name] = count
         return self._characters[name]
 
     def cut_points(self, text: str) -> list[int]:
@@ -216,14 +248,19 @@ class TextFilesDataModule(LanguageModelingDataModule):
             if len(bounds) > index + 1 and stop <= end:
                 return
 
+    def split_aliases(self) -> dict[str, str]:
+        if self.has_test_text:
+            return {}
+        warnings.warn(
+            "no held-out test text (split_fractions has two parts or test_file is null): "
+            "the test split is the validation text",
+            UserWarning,
+            stacklevel=2,
+        )
+        return {"test": "val"}
+
     def load_split(self, split: str) -> Iterator[dict[str, Any]]:
         if split == "test" and not self.has_test_text:
-            warnings.warn(
-                "no held-out test text (split_fractions has two parts or test_file is null): "
-                "the test split is the validation text",
-                UserWarning,
-                stacklevel=2,
-            )
             split = "val"
         if self.fractions is None:
             name = self.files[split]
