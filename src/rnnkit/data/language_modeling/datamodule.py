@@ -190,6 +190,11 @@ class LanguageModelingDataModule(RnnkitDataModule):
             )
         return text
 
+    def preparation_settings(self) -> dict[str, Any]:
+        settings = super().preparation_settings()
+        settings.pop("sequence_length", None)  # batches are cut from the stream at load time
+        return settings
+
     def encoded_fields(self) -> dict[str, tuple[Any, bool]]:
         return {"ids": (narrowest_unsigned(len(self.vocab) - 1), True), "first": (np.uint8, False)}
 
