@@ -91,7 +91,7 @@ def to_columns(examples: Sequence[Example], fields: Mapping[str, tuple[Any, bool
     """Encoded examples -> per field, the flat values and (variable-length fields) the lengths.
 
     ``fields`` maps each field name to ``(dtype, ragged)``: a ragged field holds a 1-D
-    sequence per example, the others one scalar. Values that do not fit an unsigned dtype are
+    sequence per example, the others one scalar. Values that do not fit an integer dtype are
     refused rather than wrapped around.
     """
     columns: Columns = {}
@@ -118,11 +118,12 @@ def to_columns(examples: Sequence[Example], fields: Mapping[str, tuple[Any, bool
                     f"field {name!r}: expected one value per example, got shape "
                     f"{values.shape[1:]} per example"
                 )
-        if values.size and dtype.kind == "u":
-            low, high = values.min(), values.max()
-            if low < 0 or high > np.iinfo(dtype).max:
+        if values.size and dtype.kind in "iu":
+            low, high, limits = values.min(), values.max(), np.iinfo(dtype)
+            if low < limits.min or high > limits.max:
                 raise ValueError(
-                    f"field {name!r}: value {low if low < 0 else high} does not fit {dtype.name}"
+                    f"field {name!r}: value {low if low < limits.min else high} does not fit "
+                    f"{dtype.name}"
                 )
         columns[name] = (values.astype(dtype, copy=False), lengths)
     return columns
