@@ -35,6 +35,7 @@ LOADING_SETTINGS = frozenset(
         "fitted",
         "datasets",
         "preparation",
+        "trainer",  # None until Lightning attaches one: a set-up before it must find the cache
     }
 )
 
@@ -105,6 +106,9 @@ class RnnkitDataModule(pl.LightningDataModule):
         # What the last preparation counted (examples, unknown tokens, ...), for the summary.
         self.preparation: dict[str, Any] = {}
         self._rebuilt = False
+        # The prepared cache, chosen by the first call of _cache (see there).
+        self._chosen_cache: PreparedCache | None = None
+        self._cache_chosen = False
 
     # ---- what a subclass defines -------------------------------------------------------
 
@@ -186,7 +190,7 @@ class RnnkitDataModule(pl.LightningDataModule):
         """Prepare the cache once, on one process per node (Lightning calls this before
         :meth:`setup` on rank 0 and waits for it under DDP)."""
         cache = self._cache()
-        if cache is not None and (self.rebuild_cache or not cache.complete):
+        if cache is not None and (not cache.complete or (self.rebuild_cache and not self._rebuilt)):
             self._prepare(cache)
 
     def setup(self, stage: str | None = None) -> None:
@@ -218,13 +222,16 @@ class RnnkitDataModule(pl.LightningDataModule):
     # ---- preparation ---------------------------------------------------------------------
 
     def _cache(self) -> PreparedCache | None:
-        """The cache of this module's files and settings, keyed once (fitting later must not
-        change the key it was prepared under); None when nothing is cached."""
-        if not hasattr(self, "_keyed_cache"):
-            self._keyed_cache = self._new_cache()
-        return self._keyed_cache
+        """This run's prepared cache (None: kept in memory), chosen once: fitting, or loading
+        the cache's artifacts, changes the settings (vocabularies, learned labels), which must
+        not send a later call (Lightning's prepare_data after a set-up, at fit and at test) to
+        another key and prepare everything again."""
+        if not self._cache_chosen:
+            self._chosen_cache = self._choose_cache()
+            self._cache_chosen = True
+        return self._chosen_cache
 
-    def _new_cache(self) -> PreparedCache | None:
+    def _choose_cache(self) -> PreparedCache | None:
         if self.cache_dir is None or type(self).encoded_fields is RnnkitDataModule.encoded_fields:
             return None
         files = self.source_files()
@@ -276,7 +283,7 @@ class RnnkitDataModule(pl.LightningDataModule):
         """Restore fitted state from a checkpoint instead of fitting it again."""
         self.load_artifacts(artifacts)
         self.fitted = True
-        self.__dict__.pop("_keyed_cache", None)  # encode with these artifacts: another key
+        self._cache_chosen = False  # prepared with these artifacts: another key
 
     def batch_from_raw(self, raw: str) -> dict[str, Any]:
         """Prediction input: raw user input encoded and collated into one batch."""
