@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
@@ -210,7 +211,10 @@ class RnnkitDataModule(pl.LightningDataModule):
                 self.datasets[split] = self.datasets[target]
             self.datasets = {split: self.datasets[split] for split in SPLITS}
             return
-        first_rank = getattr(getattr(self, "trainer", None), "global_rank", 0) == 0
+        # Before a Trainer is attached (rnnkit-train sets up first), a DDP process launched by
+        # Lightning knows its rank from the environment, which rank_zero_only has read.
+        trainer = getattr(self, "trainer", None)
+        first_rank = (trainer.global_rank if trainer is not None else rank_zero_only.rank) == 0
         if not cache.complete or (self.rebuild_cache and first_rank and not self._rebuilt):
             self._prepare(cache)
         elif not self.fitted:
