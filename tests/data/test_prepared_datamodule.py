@@ -339,3 +339,19 @@ def test_rebuild_cache_rebuilds_once_per_run(files, tmp_path):
     datamodule.setup("fit")
     datamodule.prepare_data()
     assert datamodule._calls == {"train": 2, "val": 1, "test": 1}
+
+
+def test_rebuild_cache_is_left_to_the_first_process(files, tmp_path, monkeypatch):
+    # A DDP process launched by Lightning sets up before its Trainer exists (as rnnkit-train
+    # does) and knows its rank only from the environment: it reads what rank 0 rebuilt.
+    from pytorch_lightning.utilities import rank_zero_only
+
+    toy(files, tmp_path).setup("fit")
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    other = toy(files, tmp_path, rebuild_cache=True)
+    other.setup("fit")
+    assert other._calls == {}
+    monkeypatch.setattr(rank_zero_only, "rank", 0)
+    first = toy(files, tmp_path, rebuild_cache=True)
+    first.setup("fit")
+    assert first._calls == {"train": 2, "val": 1, "test": 1}
