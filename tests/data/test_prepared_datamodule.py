@@ -355,3 +355,17 @@ def test_rebuild_cache_is_left_to_the_first_process(files, tmp_path, monkeypatch
     first = toy(files, tmp_path, rebuild_cache=True)
     first.setup("fit")
     assert first._calls == {"train": 2, "val": 1, "test": 1}
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_failed_preparation_leaves_nothing_and_the_next_one_succeeds(tmp_path, workers):
+    lines = {**LINES, "test": ["neg\tfine", "maybe\tan unseen label"]}
+    files = write_files(tmp_path / "data", lines)
+    with pytest.raises(ValueError, match="'maybe' is not in list"):
+        toy(files, tmp_path, prepare_workers=workers).setup("fit")
+    assert prepared_folders(tmp_path) == []
+    wait_a_clock_tick()
+    write_files(files)
+    datamodule = toy(files, tmp_path, prepare_workers=workers)
+    datamodule.setup("fit")
+    assert len(datamodule.datasets["test"]) == 2 and len(prepared_folders(tmp_path)) == 1
