@@ -44,8 +44,12 @@ deleted before it), the second may reuse what the first left there.
     PYTHONPATH=src .venv/bin/python scripts/bench_data.py --tasks char_lm forecasting \\
         --scales 1 10 100 1000 --work-dir /tmp/bench-data --out /tmp/bench-data.json
 
-A run that fails (non-zero exit, or no first step) is reported as failed with the end of
-its stderr. Runs go one after another; on a shared machine compare numbers from one sitting.
+``--out`` also keeps, per run, the times of the callback (data prepared and model built,
+fit start, first step, first and last batch end), the RSS and the CPU seconds at the first
+step, and the run's total CPU seconds and wall time. A run that fails (non-zero exit, or no
+first step) is reported as failed with the end of its stderr. Runs go one after another; on a
+busy machine the wall-clock times grow (the CPU seconds to the first step much less), so
+compare numbers from one sitting and look at the load averages printed with the table.
 Mind the memory: before the data path is streamed, 100x can need several GB per run.
 """
 
@@ -347,6 +351,7 @@ def measure_run(
             result[f"{key}_s"] = times[key] - started
     if "maxrss_kib_at_first_step" in times:
         result["rss_at_first_step_mb"] = times["maxrss_kib_at_first_step"] * 1024 / MIB
+        result["cpu_s_to_first_step"] = times["cpu_s_at_first_step"]
     result["batches"] = times.get("batches", 0)
     if "first_step_s" in result:
         result["prep_to_first_step_s"] = result["first_step_s"]
@@ -557,7 +562,8 @@ def main(argv: list[str] | None = None) -> None:
                     progress(
                         f"{name} {scale}x run {run}: "
                         + (
-                            f"first step at {result['prep_to_first_step_s']:.1f}s, peak RSS "
+                            f"first step at {result['prep_to_first_step_s']:.1f}s "
+                            f"({result['cpu_s_to_first_step']:.1f} CPU s), peak RSS "
                             f"{result['peak_rss_mb']:,.0f} MB, "
                             f"{result.get('train_batches_per_s', 0):.1f} batches/s"
                             if result["ok"]
