@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -22,6 +23,9 @@ from rnnkit.data.io.sharded_batches import ShardedBatches
 
 SPLITS = ("train", "val", "test")
 log = logging.getLogger(__name__)
+# Our loaders are iterables of ready batches with a length; they share batches out to worker
+# processes themselves (ShardedBatches, StreamBatches), which Lightning cannot know.
+warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
 
 # Attributes that shape batches or loaders but not the prepared arrays: changing them reuses
 # the cache (see RnnkitDataModule.preparation_settings).
