@@ -96,6 +96,6 @@ def restore_datamodule(
     config.update(overrides or {})
     arguments = {k: v for k, v in config.items() if not k.startswith("_")}
     data_class = locate(current_data_target(config.get("_target_")), RnnkitDataModule, "data")
-    datamodule = data_class(**arguments)
+    datamodule = data_class.from_config(**arguments)
     datamodule.restore(checkpoint[CHECKPOINT_KEY].get("artifacts", {}))
     return datamodule

@@ -36,7 +36,8 @@ def build_datamodule(config: DictConfig) -> RnnkitDataModule:
     with config_key("data"):
         arguments = as_dict(config)
         data_class = locate(arguments.pop("_target_", None), RnnkitDataModule, "data")
-        return data_class(**arguments)
+        # from_config: data.stream_from / data.stream_options work for every datamodule.
+        return data_class.from_config(**arguments)
 
 
 def build_task(cfg: DictConfig, datamodule: RnnkitDataModule) -> RecurrentTask:

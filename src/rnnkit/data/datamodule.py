@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -20,6 +21,7 @@ from tqdm.auto import tqdm
 from rnnkit.data.io.parallel_encoding import default_workers, map_chunks
 from rnnkit.data.io.prepared_cache import Columns, PreparedCache, cache_key, to_columns
 from rnnkit.data.io.sharded_batches import ShardedBatches
+from rnnkit.data.io.streamed_split import Export, StreamedSplit
 
 SPLITS = ("train", "val", "test")
 log = logging.getLogger(__name__)
@@ -37,6 +39,8 @@ LOADING_SETTINGS = frozenset(
         "cache_dir",
         "rebuild_cache",
         "prepare_workers",
+        "stream_from",
+        "stream_options",
         "fitted",
         "datasets",
         "preparation",
@@ -70,6 +74,15 @@ class RnnkitDataModule(pl.LightningDataModule):
 
     Batches are dealt by :class:`~rnnkit.data.io.sharded_batches.ShardedBatches`: under DDP the
     ranks together read every example exactly once per epoch.
+
+    **Stream from an export.** With ``stream_from`` (a folder or fsspec URL written by
+    :func:`~rnnkit.data.io.parquet_export.export_prepared`, e.g. ``s3://bucket/prefix``) no
+    file is read and nothing is prepared: the fitted state comes from the export's
+    ``artifacts.json`` and every split is a :class:`~rnnkit.data.io.streamed_split.StreamedSplit`
+    whose Parquet shards stream as batches are made, each DDP process reading its own share
+    (see :mod:`rnnkit.data.io.streamed_split`). ``stream_options`` are the fsspec storage
+    options of the URL. Every subclass gets both through :meth:`from_config`, whatever its own
+    arguments; streamed loaders use no worker processes.
     """
 
     task: str = ""
@@ -85,6 +98,8 @@ class RnnkitDataModule(pl.LightningDataModule):
         cache_dir: str | os.PathLike | None = None,
         rebuild_cache: bool = False,
         prepare_workers: int | None = None,
+        stream_from: str | os.PathLike | None = None,
+        stream_options: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -106,6 +121,8 @@ class RnnkitDataModule(pl.LightningDataModule):
         self.cache_dir = None if cache_dir in (None, "") else Path(cache_dir)
         self.rebuild_cache = bool(rebuild_cache)
         self.prepare_workers = prepare_workers
+        self.stream_from = None if stream_from in (None, "") else str(stream_from)
+        self.stream_options = dict(stream_options or {})
         self.fitted = False
         self.datasets: dict[str, Dataset | list[Any]] = {}
         # What the last preparation counted (examples, unknown tokens, ...), for the summary.
@@ -114,6 +131,18 @@ class RnnkitDataModule(pl.LightningDataModule):
         # The prepared cache, chosen by the first call of _cache (see there).
         self._chosen_cache: PreparedCache | None = None
         self._cache_chosen = False
+
+    @classmethod
+    def from_config(cls, **arguments: Any) -> RnnkitDataModule:
+        """``cls(**arguments)``, with ``stream_from`` and ``stream_options`` taken out of the
+        arguments and set afterwards: so any subclass streams, whichever arguments it
+        forwards to this class."""
+        stream_from = arguments.pop("stream_from", None)
+        stream_options = arguments.pop("stream_options", None)
+        datamodule = cls(**arguments)
+        datamodule.stream_from = None if stream_from in (None, "") else str(stream_from)
+        datamodule.stream_options = dict(stream_options or {})
+        return datamodule
 
     # ---- what a subclass defines -------------------------------------------------------
 
@@ -194,12 +223,22 @@ class RnnkitDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Prepare the cache once, on one process per node (Lightning calls this before
         :meth:`setup` on rank 0 and waits for it under DDP)."""
+        if self.streamed:
+            return
         cache = self._cache()
         if cache is not None and (not cache.complete or (self.rebuild_cache and not self._rebuilt)):
             self._prepare(cache)
 
+    @property
+    def streamed(self) -> bool:
+        """Whether the splits stream from an export (``stream_from``)."""
+        return getattr(self, "stream_from", None) is not None
+
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
+            return
+        if self.streamed:
+            self._setup_streamed()
             return
         cache = self._cache()
         aliases = self.split_aliases()
@@ -226,6 +265,43 @@ class RnnkitDataModule(pl.LightningDataModule):
             self.fitted = True
         self.preparation = {"folder": str(cache.folder), **_report(cache.manifest())}
         self.datasets = cache.splits()
+
+    def _setup_streamed(self) -> None:
+        """Fitted state from the export's artifacts, splits streamed from its shards."""
+        export = Export(self.stream_from, self.stream_options)
+        manifest = export.manifest
+        cls = type(self)
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        if manifest.get("datamodule") != name:
+            raise ValueError(
+                f"data.stream_from: {export.url} was exported from "
+                f"{manifest.get('datamodule')}, not {name}"
+            )
+        artifacts = export.artifacts()
+        if not self.fitted:
+            self.load_artifacts(artifacts)
+            self.fitted = True
+        elif _json(self.artifacts()) != _json(artifacts):
+            raise ValueError(
+                f"data.stream_from: {export.url} was encoded with other vocabularies or label "
+                f"maps than this checkpoint's"
+            )
+        settings = _json(self.preparation_settings())
+        exported = _json(manifest.get("settings", {}))
+        differing = sorted(
+            k for k in set(settings) | set(exported) if settings.get(k) != exported.get(k)
+        )
+        if differing:
+            log.warning(
+                "%s was prepared with other settings than this config's (%s); the export's apply",
+                export.url,
+                ", ".join(differing),
+            )
+        missing = [split for split in SPLITS if split not in manifest["splits"]]
+        if missing:
+            raise ValueError(f"data.stream_from: {export.url} holds no {missing[0]!r} split")
+        self.preparation = {"stream_from": export.url, **_report(manifest)}
+        self.datasets = {split: export.split(split) for split in SPLITS}
 
     # ---- preparation ---------------------------------------------------------------------
 
@@ -301,6 +377,13 @@ class RnnkitDataModule(pl.LightningDataModule):
         trainer = getattr(self, "trainer", None)
         world_size = trainer.world_size if trainer is not None else 1
         rank = trainer.global_rank if trainer is not None else 0
+        data = self.datasets[split]
+        if isinstance(data, StreamedSplit):
+            # One process streams the rank's share; a worker process would stream it again.
+            streamed = data.batches(
+                self.collate, self.batch_size, shuffle, self.seed, rank, world_size
+            )
+            return DataLoader(streamed, batch_size=None, num_workers=0)
         batches = ShardedBatches(
             self.datasets[split],
             self.collate,
@@ -337,6 +420,11 @@ def _plain(value: Any) -> bool:
     if isinstance(value, dict):
         return all(isinstance(k, str) and _plain(v) for k, v in value.items())
     return False
+
+
+def _json(value: Any) -> Any:
+    """``value`` as JSON would give it back (tuples as lists, keys as strings)."""
+    return json.loads(json.dumps(value, default=str))
 
 
 def _report(manifest: dict[str, Any]) -> dict[str, Any]:

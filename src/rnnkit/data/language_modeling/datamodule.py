@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -13,6 +14,7 @@ from torch.utils.data import DataLoader, IterableDataset
 
 from rnnkit.data.datamodule import RnnkitDataModule
 from rnnkit.data.io.prepared_cache import MappedSplit, narrowest_unsigned
+from rnnkit.data.io.streamed_split import StreamedSplit
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, EOS, PAD, UNK, Vocabulary
 
 LEVELS = ("char", "word")
@@ -46,10 +48,16 @@ class LanguageModelingDataModule(RnnkitDataModule):
         min_frequency, max_vocab_size: vocabulary cut-offs (rarer tokens become ``<unk>``);
             ``max_vocab_size`` defaults to :data:`DEFAULT_MAX_SIZE` (null: no cap).
         lowercase: lower-case the text first.
-        cache_dir, rebuild_cache, prepare_workers: see :class:`RnnkitDataModule`.
+        cache_dir, rebuild_cache, prepare_workers, stream_from, stream_options: see
+            :class:`RnnkitDataModule`.
 
     Prepared once (with a ``cache_dir`` and files), a split is one flat array of token ids in
     the narrowest unsigned dtype, memory-mapped: batches are cut from it on demand.
+
+    Streamed from an export (``stream_from``), a process needs only its own rows of the
+    stream, which are one contiguous range of tokens: it copies that range (the shards it lies
+    in) into a temporary memory-mapped file once, and cuts the same batches from it as from
+    the whole stream.
     """
 
     task = "language_modeling"
@@ -68,8 +76,19 @@ class LanguageModelingDataModule(RnnkitDataModule):
         cache_dir: str | None = None,
         rebuild_cache: bool = False,
         prepare_workers: int | None = None,
+        stream_from: str | None = None,
+        stream_options: dict[str, Any] | None = None,
     ) -> None:
-        super().__init__(batch_size, num_workers, seed, cache_dir, rebuild_cache, prepare_workers)
+        super().__init__(
+            batch_size,
+            num_workers,
+            seed,
+            cache_dir,
+            rebuild_cache,
+            prepare_workers,
+            stream_from,
+            stream_options,
+        )
         if level not in LEVELS:
             raise ValueError(f"level: expected one of {LEVELS}, got {level!r}")
         for name, value in (
@@ -86,6 +105,7 @@ class LanguageModelingDataModule(RnnkitDataModule):
         self.lowercase = lowercase
         self.vocab: Vocabulary | None = None
         self.train_counts: list[int] = []
+        self._rank_streams: dict[tuple[str, int, int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     # ---- tokens ------------------------------------------------------------------------
 
@@ -234,6 +254,11 @@ class LanguageModelingDataModule(RnnkitDataModule):
         """The split as one flat token array (memory-mapped when prepared) and the sorted
         positions where documents start."""
         data = self.datasets[split]
+        if isinstance(data, StreamedSplit):
+            raise ValueError(
+                f"{split} split: streamed from {data.export.url}, so no process holds the whole "
+                f"stream; use stream_batches or token_count"
+            )
         if isinstance(data, MappedSplit):
             offsets = data.offsets("ids")
             firsts = np.flatnonzero(np.asarray(data.values("first")))
@@ -251,8 +276,44 @@ class LanguageModelingDataModule(RnnkitDataModule):
         """The split's contiguous batches (see the class docstring), in order, cut on demand;
         with ``world_size > 1``, rank ``rank``'s block of every batch's rows."""
         rows = batch_size or (self.batch_size if split == "train" else self.eval_batch_size)
+        if isinstance(self.datasets[split], StreamedSplit):
+            stream, starts = self.rank_stream(split, rows, rank, world_size)
+            share = rows // world_size
+            return StreamBatches(stream, starts, share, self.sequence_length, 0, 1, split)
         stream, starts = self.stream(split)
         return StreamBatches(stream, starts, rows, self.sequence_length, rank, world_size, split)
+
+    def token_count(self, split: str) -> int:
+        """Tokens in the split's stream."""
+        data = self.datasets[split]
+        if isinstance(data, StreamedSplit):
+            return data.value_count("ids")
+        return len(self.stream(split)[0])
+
+    def rank_stream(
+        self, split: str, rows: int, rank: int = 0, world_size: int = 1
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """A streamed split's tokens that rank ``rank``'s rows of ``rows`` read (rows ``[r *
+        rows / W, (r + 1) * rows / W)`` of ``S`` columns, and the one token after them) and
+        the positions among them where documents start; copied once into a temporary
+        memory-mapped file (in ``cache_dir`` when set)."""
+        key = (split, rows, rank, world_size)
+        if key not in self._rank_streams:
+            data = self.datasets[split]
+            total = data.value_count("ids")
+            StreamBatches.check(total, rows, world_size, split)
+            columns = (total - 1) // rows
+            share = rows // world_size
+            start, stop = rank * share * columns, (rank + 1) * share * columns + 1
+            dtype = data.export.fields["ids"][0]
+            folder = None if self.cache_dir is None else str(self.cache_dir)
+            if folder is not None:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=folder) as handle:  # removed once unmapped
+                tokens = np.memmap(handle, dtype=dtype, mode="w+", shape=(stop - start,))
+            starts = data.read_values("ids", start, stop, tokens, flag="first")
+            self._rank_streams[key] = (tokens, np.unique(starts))
+        return self._rank_streams[key]
 
     def _stream_loader(self, split: str) -> DataLoader:
         trainer = getattr(self, "trainer", None)
@@ -273,7 +334,7 @@ class LanguageModelingDataModule(RnnkitDataModule):
         return self._stream_loader("test")
 
     def summary(self) -> dict[str, Any]:
-        tokens = {f"{split}_tokens": len(self.stream(split)[0]) for split in self.datasets}
+        tokens = {f"{split}_tokens": self.token_count(split) for split in self.datasets}
         batches = (
             math.ceil(((tokens["train_tokens"] - 1) // self.batch_size) / self.sequence_length)
             if "train_tokens" in tokens
@@ -335,10 +396,20 @@ class StreamBatches(IterableDataset):
         world_size: int = 1,
         split: str = "train",
     ) -> None:
+        self.check(len(stream), rows, world_size, split)
         columns = (len(stream) - 1) // rows
-        if columns < 1:
+        self.stream = stream
+        self.starts = np.asarray(starts, dtype=np.int64)
+        self.rows, self.columns, self.length = rows, columns, length
+        share = rows // world_size
+        self.row_range = (rank * share, (rank + 1) * share)
+
+    @staticmethod
+    def check(tokens: int, rows: int, world_size: int, split: str) -> None:
+        """Raise ValueError unless ``tokens`` fill ``rows`` rows shared by ``world_size``."""
+        if (tokens - 1) // rows < 1:
             raise ValueError(
-                f"{split} split: {len(stream)} tokens cannot fill {rows} rows "
+                f"{split} split: {tokens} tokens cannot fill {rows} rows "
                 f"(batch_size); use a smaller batch size"
             )
         if rows % world_size:
@@ -346,11 +417,6 @@ class StreamBatches(IterableDataset):
                 f"batch_size: {rows} stream rows cannot be shared equally by {world_size} "
                 f"processes (DDP); expected a multiple of {world_size}"
             )
-        self.stream = stream
-        self.starts = np.asarray(starts, dtype=np.int64)
-        self.rows, self.columns, self.length = rows, columns, length
-        share = rows // world_size
-        self.row_range = (rank * share, (rank + 1) * share)
 
     def __len__(self) -> int:
         return math.ceil(self.columns / self.length)
