@@ -10,7 +10,7 @@ import pytest
 
 tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
-COMMANDS = ("train", "eval", "predict", "draw")
+COMMANDS = ("train", "eval", "predict", "draw", "prepare")
 PYPROJECT = Path(__file__).parents[2] / "pyproject.toml"
 
 

@@ -23,7 +23,7 @@ def compose_run(
     overrides: list[str], output_dir: Path | str, config_name: str = "train"
 ) -> DictConfig:
     """The config ``rnnkit-train <overrides>`` would run (``config_name``: ``train``,
-    ``eval``, ``predict``, ``draw``), with its run folder at ``output_dir``.
+    ``eval``, ``predict``, ``draw``, ``prepare``), with its run folder at ``output_dir``.
 
     Hydra's global state is reset, and the composed config becomes the current
     :class:`~hydra.core.hydra_config.HydraConfig`, as inside ``@hydra.main``: so
