@@ -268,7 +268,8 @@ class RnnkitDataModule(pl.LightningDataModule):
 
     def _setup_streamed(self) -> None:
         """Fitted state from the export's artifacts, splits streamed from its shards."""
-        export = Export(self.stream_from, self.stream_options)
+        streaming = None if self.cache_dir is None else self.cache_dir / "streaming"
+        export = Export(self.stream_from, self.stream_options, cache_dir=streaming)
         manifest = export.manifest
         cls = type(self)
         name = f"{cls.__module__}.{cls.__qualname__}"

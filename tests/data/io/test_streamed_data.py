@@ -100,7 +100,7 @@ def test_shards_go_to_processes_only_when_their_count_divides():
 @pytest.mark.parametrize("shard_examples", [None, 4])
 def test_streamed_batches_equal_the_cached_ones(tmp_path, shard_examples):
     datamodule, url = exported(tmp_path, {"train": 23, "val": 7, "test": 5}, shard_examples)
-    export = Export(url)
+    export = Export(url, cache_dir=tmp_path / "hf")
     for split in ("train", "val", "test"):
         cached = ShardedBatches(datamodule.datasets[split], datamodule.collate, 4, shuffle=False)
         streamed = export.split(split).batches(datamodule.collate, 4, shuffle=False)
@@ -125,7 +125,7 @@ def test_simulated_ranks_read_every_example_once_per_epoch(
     datamodule, url = exported(
         tmp_path, {"train": examples, "val": 3, "test": 3}, shard_examples, shard_multiple
     )
-    split = Export(url).split("train")
+    split = Export(url, cache_dir=tmp_path / "hf").split("train")
     rounds = len(epoch_rounds(examples, batch_size, world_size))
     for shuffle in (False, True):
         ranks = [
@@ -147,7 +147,7 @@ def test_simulated_ranks_read_every_example_once_per_epoch(
 
 def test_shuffled_batches_stay_within_a_processs_shards(tmp_path):
     datamodule, url = exported(tmp_path, {"train": 40, "val": 3, "test": 3}, 10)
-    split = Export(url).split("train")
+    split = Export(url, cache_dir=tmp_path / "hf").split("train")
     rank = StreamedBatches(split, datamodule.collate, 4, shuffle=True, rank=1, world_size=2)
     assert rank.share.rule == "shards" and rank.share.shards == (1, 3)
     for _ in range(2):
@@ -162,7 +162,11 @@ def test_a_stream_that_does_not_match_its_manifest_is_an_error(tmp_path):
     manifest["splits"]["train"]["shards"][0]["examples"] = 11
     manifest["splits"]["train"]["examples"] = 21
     manifest_path.write_text(json.dumps(manifest))
-    batches = Export(url).split("train").batches(datamodule.collate, 4, shuffle=False)
+    batches = (
+        Export(url, cache_dir=tmp_path / "hf")
+        .split("train")
+        .batches(datamodule.collate, 4, shuffle=False)
+    )
     with pytest.raises(RuntimeError, match="streamed 20 examples of the train split, the manif"):
         list(batches)
 
@@ -182,7 +186,11 @@ def test_any_datamodule_streams_from_an_export_without_its_files(tmp_path):
     datamodule, url = exported(tmp_path, {"train": 23, "val": 7, "test": 5}, 4)
     os.remove(datamodule.path)
     streamed = ToyDataModule.from_config(
-        path=datamodule.path, batch_size=4, stream_from=url, stream_options={}
+        path=datamodule.path,
+        batch_size=4,
+        cache_dir=str(tmp_path / "cache"),
+        stream_from=url,
+        stream_options={},
     )
     assert streamed.streamed and streamed.stream_from == url
     streamed.prepare_data()
@@ -215,7 +223,11 @@ def test_a_checkpoints_vocabulary_must_match_the_exports(tmp_path):
 
 def test_worker_processes_are_refused(tmp_path, monkeypatch):
     datamodule, url = exported(tmp_path, {"train": 8, "val": 2, "test": 2})
-    batches = Export(url).split("train").batches(datamodule.collate, 2, shuffle=False)
+    batches = (
+        Export(url, cache_dir=tmp_path / "hf")
+        .split("train")
+        .batches(datamodule.collate, 2, shuffle=False)
+    )
     # What a DataLoader worker sees (a real one takes seconds to start and stop).
     worker = SimpleNamespace(id=0, num_workers=2)
     monkeypatch.setattr(streamed_split, "get_worker_info", lambda: worker)
@@ -310,7 +322,9 @@ class Recorder(pl.LightningModule):
             json.dump(self.seen, handle)
 
 if __name__ == "__main__":
-    data = ToyDataModule.from_config(path="gone.txt", batch_size=3, stream_from=sys.argv[1])
+    data = ToyDataModule.from_config(
+        path="gone.txt", batch_size=3, cache_dir=sys.argv[2], stream_from=sys.argv[1]
+    )
     trainer = pl.Trainer(
         accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, logger=False,
         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -330,10 +344,13 @@ def test_two_ddp_processes_read_every_training_example_once_per_epoch(tmp_path):
         "PYTHONPATH": os.pathsep.join([str(SRC), str(TESTS)]),
         "OMP_NUM_THREADS": "1",
     }
+    for key in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_PORT"):
+        environment.pop(key, None)
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, str(script), url, str(tmp_path)],
         env=environment,
+        cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=300,

@@ -45,8 +45,9 @@ MANIFEST = "manifest.json"
 ARTIFACTS = "artifacts.json"
 TARGET_SHARD_BYTES = 64 << 20
 """Default shard size: about this many bytes of values per shard."""
-TARGET_ROW_GROUP_BYTES = 8 << 20
-"""Parquet row groups of about this many bytes: the unit a streaming reader fetches."""
+TARGET_ROW_GROUP_BYTES = 1 << 20
+"""Parquet row groups of about this many bytes: the unit a streaming reader fetches and
+decodes at once (decoding a list column takes several times its size in memory)."""
 STREAM_EXTRA = "pip install 'rnnkit[stream]'"
 
 

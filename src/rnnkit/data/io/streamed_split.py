@@ -44,6 +44,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -143,12 +144,20 @@ class Export:
     """An export at a folder or URL: its manifest, artifacts and splits.
 
     Raises FileNotFoundError (one line, naming the URL) when there is no ``manifest.json``:
-    nothing was exported there, or the export is unfinished.
+    nothing was exported there, or the export is unfinished. ``cache_dir`` is where
+    ``datasets`` keeps its few lock files (None: its own default, ``~/.cache/huggingface``);
+    no data is cached.
     """
 
-    def __init__(self, url: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        storage_options: Mapping[str, Any] | None = None,
+        cache_dir: str | os.PathLike | None = None,
+    ) -> None:
         self.url = str(url)
         self.storage_options = dict(storage_options or {})
+        self.cache_dir = None if cache_dir is None else str(cache_dir)
         self.fs, self.root = filesystem(self.url, self.storage_options)
         self.manifest = self._read_json(MANIFEST, "manifest")
         if self.manifest.get("format") != EXPORT_FORMAT or not isinstance(
@@ -301,6 +310,7 @@ class StreamedSplit:
             shard_start = shard_stop
             if shard_start >= stop:
                 break
+        require_pyarrow().default_memory_pool().release_unused()  # decoding buffers
         return np.concatenate(marks) if marks else np.zeros(0, dtype=np.int64)
 
 
@@ -393,6 +403,7 @@ class StreamedBatches(IterableDataset):
             split="train",
             streaming=True,
             storage_options=export.storage_options or None,
+            cache_dir=export.cache_dir,
         )
         if self.shuffle:
             options = {"seed": self.seed, "buffer_size": self.buffer_size}
