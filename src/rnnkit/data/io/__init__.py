@@ -1,2 +1,3 @@
-"""Shared data machinery: verified downloads, line-level reading, vocabularies, tokenizers and
-the image cache. Knows no task."""
+"""Shared data machinery: verified downloads, line-level reading, vocabularies, tokenizers, the
+image cache, the prepared-data cache and its Parquet export and streaming reader. Knows no
+task."""
