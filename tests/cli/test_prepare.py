@@ -10,6 +10,7 @@ import pytest
 pytest.importorskip("datasets")
 
 from rnnkit.cli import prepare  # noqa: E402
+from rnnkit.cli.eval import evaluate  # noqa: E402
 from rnnkit.cli.prepare import prepare_and_export  # noqa: E402
 from rnnkit.cli.train import build_datamodule, train  # noqa: E402
 from rnnkit.data.io.streamed_split import StreamedSplit  # noqa: E402
@@ -112,6 +113,15 @@ def test_train_streams_from_the_export_without_the_files(
     assert metrics["test/loss"] > 0
     datamodule.setup()
     assert isinstance(datamodule.datasets["train"], StreamedSplit)
+    # The checkpoint's data config streams too: rnnkit-eval needs no files either.
+    checkpoint = tmp_path / "checkpoints" / "best.ckpt"
+    evaluated = evaluate(
+        make_config(
+            [f"ckpt_path={checkpoint}", "trainer.limit_test_batches=2", "trainer.logger=false"],
+            config_name="eval",
+        )
+    )
+    assert evaluated["test/loss"] == pytest.approx(metrics["test/loss"], abs=1e-6)
 
 
 def test_train_names_a_missing_export(shakespeare, make_config, tmp_path):

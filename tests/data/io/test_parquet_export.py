@@ -146,3 +146,10 @@ def test_a_datamodule_without_flat_fields_is_refused(prepared, tmp_path, monkeyp
     monkeypatch.setattr(type(prepared), "encoded_fields", lambda self: None)
     with pytest.raises(ValueError, match="ToyDataModule: cannot be exported"):
         export_prepared(prepared, str(tmp_path / "export"))
+
+
+def test_a_streamed_datamodule_is_not_exported_again(prepared, tmp_path):
+    export_prepared(prepared, str(tmp_path / "export"))
+    prepared.stream_from = str(tmp_path / "export")
+    with pytest.raises(ValueError, match="ToyDataModule: streams from .*export already"):
+        export_prepared(prepared, str(tmp_path / "again"))

@@ -252,6 +252,11 @@ def export_prepared(
             left to the filesystem's environment variables).
     """
     require_pyarrow()
+    if getattr(datamodule, "streamed", False):
+        raise ValueError(
+            f"{type(datamodule).__name__}: streams from {datamodule.stream_from}, which is an "
+            f"export already; export from the data's files instead"
+        )
     if not datamodule.datasets:
         datamodule.setup("fit")
     fields = datamodule.encoded_fields()

@@ -371,6 +371,7 @@ class StreamedBatches(IterableDataset):
         self.buffer_size = buffer_size
         self.epoch = 0
         self.share = rank_share(split.shard_examples, batch_size, rank, world_size)
+        self._files: Any = None  # the datasets streaming dataset of this share, made once
         largest = max(self.share.batch_sizes, default=0)
         if largest > batch_size + 1:
             log.warning(
@@ -392,19 +393,24 @@ class StreamedBatches(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_files": None}
+
     def stream(self, epoch: int) -> Any:
         """This process's ``datasets`` streaming dataset for ``epoch`` (arrow format)."""
-        datasets = require_datasets()
-        export = self.split.export
-        files = [export.file_url(self.split.shards[i]["file"]) for i in self.share.shards]
-        dataset = datasets.load_dataset(
-            "parquet",
-            data_files=files,
-            split="train",
-            streaming=True,
-            storage_options=export.storage_options or None,
-            cache_dir=export.cache_dir,
-        )
+        if self._files is None:  # resolving the files costs a request per file: once
+            datasets = require_datasets()
+            export = self.split.export
+            files = [export.file_url(self.split.shards[i]["file"]) for i in self.share.shards]
+            self._files = datasets.load_dataset(
+                "parquet",
+                data_files=files,
+                split="train",
+                streaming=True,
+                storage_options=export.storage_options or None,
+                cache_dir=export.cache_dir,
+            )
+        dataset = self._files
         if self.shuffle:
             options = {"seed": self.seed, "buffer_size": self.buffer_size}
             if "max_buffer_input_shards" in inspect.signature(dataset.shuffle).parameters:
