@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from local_server import local_server
-from rnnkit.data.forecasting.csv_series import CSVSeriesDataModule, time_feature_values
+from rnnkit.data.forecasting.csv_series import PIECE_ROWS, CSVSeriesDataModule, time_feature_values
+from rnnkit.data.forecasting.dates import format_dates
 from rnnkit.data.io.download import DownloadError
 from rnnkit.data.io.reading import BadLineWarning
 
@@ -56,6 +57,17 @@ def module(path: Path, **options) -> CSVSeriesDataModule:
     return CSVSeriesDataModule(path=str(path), **options)
 
 
+def series_of(dm: CSVSeriesDataModule, split: str) -> tuple[list[str], np.ndarray]:
+    """The split's series with its pieces joined: ``(ISO dates, (T, F) values)``."""
+    pieces = list(dm.load_split(split))
+    assert [p["continues"] for p in pieces] == [False] + [True] * (len(pieces) - 1)
+    assert all(len(p["values"]) <= PIECE_ROWS for p in pieces)
+    dates = np.concatenate([p["dates"] for p in pieces]).view(np.int64)
+    return format_dates(dates, pieces[0]["date_style"]).tolist(), np.concatenate(
+        [p["values"] for p in pieces]
+    )
+
+
 # ---- splits and windows ---------------------------------------------------------------------
 
 
@@ -69,15 +81,15 @@ def test_ratio_split_borders_window_counts_and_the_val_test_history_overlap(tmp_
     assert dm.segments() == {"train": (0, 140), "val": (132, 160), "test": (152, 200)}
     counts = {split: len(windows) for split, windows in dm.datasets.items()}
     assert counts == {"train": 140 - 8 - 4 + 1, "val": 20 - 4 + 1, "test": 40 - 4 + 1}
-    train, val, test = (dm.load_split(s)[0] for s in ("train", "val", "test"))
-    assert (train["dates"][0], train["dates"][-1]) == (date_of(0), date_of(139))
-    assert (val["dates"][0], val["dates"][-1]) == (date_of(132), date_of(159))
-    assert (test["dates"][0], test["dates"][-1]) == (date_of(152), date_of(199))
+    train, val, test = (series_of(dm, s)[0] for s in ("train", "val", "test"))
+    assert (train[0], train[-1], len(train)) == (date_of(0), date_of(139), 140)
+    assert (val[0], val[-1]) == (date_of(132), date_of(159))
+    assert (test[0], test[-1]) == (date_of(152), date_of(199))
     # The first val window's history is the last 8 train rows; its targets start at row 140.
     first = dm.datasets["val"][0]
     assert first["horizon_dates"] == [date_of(r) for r in range(140, 144)]
     expected = dm.scale(table(200)[132:140])
-    np.testing.assert_allclose(first["history"].numpy(), expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(first["history"], expected, rtol=1e-5, atol=1e-5)
     # Every val/test target lies inside its split.
     for split, (start, end) in {"val": (140, 160), "test": (160, 200)}.items():
         dates = {d for w in dm.datasets[split] for d in w["horizon_dates"]}
@@ -94,7 +106,7 @@ def test_explicit_row_borders_leave_gaps_and_the_rest_unused(tmp_path):
     assert dm.segments() == {"train": (10, 110), "val": (112, 150), "test": (142, 190)}
     counts = {split: len(windows) for split, windows in dm.datasets.items()}
     assert counts == {"train": 100 - 12 + 1, "val": 30 - 4 + 1, "test": 40 - 4 + 1}
-    assert dm.load_split("train")[0]["dates"][0] == date_of(10)
+    assert series_of(dm, "train")[0][0] == date_of(10)
     assert dm.datasets["test"][-1]["horizon_dates"][-1] == date_of(189)
 
 
@@ -154,7 +166,7 @@ def test_time_features_are_known_future_covariates_never_targets(tmp_path):
     assert dm.known_future_names == names and dm.spec["num_covariates"] == 6
     batch = next(iter(dm.val_dataloader()))
     assert batch["future_covariates"].shape == (16, 4, 6)
-    raw = dm.load_split("val")[0]["values"]  # row 132 = 2016-07-06 12:00, a Wednesday
+    raw = series_of(dm, "val")[1]  # row 132 = 2016-07-06 12:00, a Wednesday
     np.testing.assert_allclose(raw[0, 7:9], [0.0, -1.0], atol=1e-12)  # noon
     np.testing.assert_allclose(
         raw[0, 9:11], [math.sin(2 * math.pi * 2 / 7), math.cos(2 * math.pi * 2 / 7)]
@@ -386,9 +398,9 @@ def test_restored_module_reads_prediction_csvs_with_calendar_features(tmp_path):
     assert batch["future_covariates"].shape == (1, 4, 6)
     assert batch["horizon_dates"] == [[date_of(r) for r in range(30, 34)]]
     window = dm.datasets["train"][22]  # history rows 22-29, horizon 30-33: the same
-    np.testing.assert_allclose(batch["history"][0].numpy(), window["history"].numpy(), atol=1e-5)
+    np.testing.assert_allclose(batch["history"][0].numpy(), window["history"], atol=1e-5)
     np.testing.assert_allclose(
-        batch["future_covariates"][0].numpy(), window["covariates"].numpy(), atol=1e-5
+        batch["future_covariates"][0].numpy(), window["covariates"], atol=1e-5
     )
     future = ett_lines(30) + [date_of(r) + ",,,,,,," for r in range(30, 34)]  # given dates
     given = restored.batch_from_raw(str(write(tmp_path / "future.csv", future)))

@@ -217,7 +217,10 @@ def test_real_etth1_has_the_known_rows_and_standard_window_counts():
         17_420,
         list(ETT_COLUMNS),
     )
-    assert (table.dates[0], table.dates[-1]) == ("2016-07-01 00:00:00", "2018-06-26 19:00:00")
+    assert table.date_strings(0, 1) + table.date_strings(-1) == [
+        "2016-07-01 00:00:00",
+        "2018-06-26 19:00:00",
+    ]
     dm.setup()
     counts = {split: len(windows) for split, windows in dm.datasets.items()}
     assert counts == {"train": 8640 - 96 - 24 + 1, "val": 2880 - 24 + 1, "test": 2880 - 24 + 1}

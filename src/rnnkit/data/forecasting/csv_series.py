@@ -12,14 +12,21 @@ the Informer/Autoformer data loaders, the val and test series start ``input_leng
 before their first row: the history of their first window lies in the rows before, and every
 forecast target lies inside its split. Train is exactly its rows, and the scaler is fitted on
 them alone.
+
+The file is read once per preparation, in chunks
+(:func:`~rnnkit.data.io.csv_chunks.read_csv_chunks`): a chunk in the usual layout (ISO dates
+as ``YYYY-MM-DD[ HH:MM[:SS]]``, plain numbers) is validated and converted with a few numpy
+operations per column; a chunk with anything else (a bad row, quoting, another date layout) is
+read row by row with the same checks and messages. The validated rows go to a temporary table
+on disk (:mod:`.series_table`), whose splits are then handed out in pieces of
+:data:`PIECE_ROWS` rows, so memory stays flat whatever the file's size.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -28,17 +35,27 @@ import numpy as np
 
 from rnnkit.data.datamodule import SPLITS
 from rnnkit.data.forecasting.datamodule import ForecastingDataModule, infer_dates
+from rnnkit.data.forecasting.dates import (
+    calendar_phases,
+    date_style,
+    from_us,
+    parse_iso_layouts,
+    wall_clock_us,
+)
+from rnnkit.data.forecasting.series_table import SeriesTable, TableWriter
+from rnnkit.data.io.csv_chunks import CsvChunk, read_csv_chunks
 from rnnkit.data.io.download import check_download
 from rnnkit.data.io.download import download as download_file
-from rnnkit.data.io.reading import (
-    BadLinePolicy,
-    check_on_bad_line,
-    location,
-    read_csv_records,
-)
+from rnnkit.data.io.reading import BadLinePolicy, check_on_bad_line, location
 
 SPLIT_MODES = ("ratio", "rows")
 """The values of ``split``: ``ratio`` (``split_ratios``) or ``rows`` (``split_rows``)."""
+
+PIECE_ROWS = 64
+"""Rows per raw example that :meth:`CSVSeriesDataModule.load_split` yields (pieces of one
+series, see :class:`~rnnkit.data.forecasting.datamodule.ForecastingDataModule`)."""
+DOWNLOAD_SETTINGS = frozenset({"download", "url", "sha256"})
+"""Settings of how the file is fetched, not of what it holds (its identity keys the cache)."""
 
 TIME_FEATURES = ("hour", "weekday", "day_of_year")
 """Calendar phases that ``time_features`` can add, each as a ``<name>_sin``/``<name>_cos``
@@ -51,23 +68,14 @@ def time_feature_names(kinds: Sequence[str]) -> list[str]:
     return [f"{kind}_{wave}" for kind in kinds for wave in ("sin", "cos")]
 
 
-def time_feature_values(dates: Sequence[datetime], kinds: Sequence[str]) -> np.ndarray:
-    """``(T, 2 * len(kinds))`` sin/cos of each calendar phase of ``dates`` (known in advance)."""
-    phases = []
-    for kind in kinds:
-        if kind == "hour":
-            phase = [(d.hour + d.minute / 60 + d.second / 3600) / 24 for d in dates]
-        elif kind == "weekday":
-            phase = [d.weekday() / 7 for d in dates]
-        else:
-            phase = [(d.timetuple().tm_yday - 1) / (366 if _leap(d.year) else 365) for d in dates]
-        angle = 2 * np.pi * np.asarray(phase, dtype=np.float64)
-        phases += [np.sin(angle), np.cos(angle)]
-    return np.stack(phases, axis=1) if phases else np.zeros((len(dates), 0))
-
-
-def _leap(year: int) -> bool:
-    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+def time_feature_values(dates: Sequence[datetime] | np.ndarray, kinds: Sequence[str]) -> np.ndarray:
+    """``(T, 2 * len(kinds))`` sin/cos of each calendar phase of ``dates`` (``datetime`` objects
+    or a datetime64 array; known in advance)."""
+    if isinstance(dates, np.ndarray) and dates.dtype.kind == "M":
+        values = dates.astype("datetime64[us]").view(np.int64)
+    else:
+        values = np.fromiter((wall_clock_us(d) for d in dates), dtype=np.int64, count=len(dates))
+    return calendar_phases(values, kinds)
 
 
 def _check_names(value: Any, argument: str) -> list[str] | None:
@@ -147,28 +155,6 @@ def _check_rows(value: Any) -> list[tuple[int, int]]:
     return ranges
 
 
-@dataclass
-class SeriesTable:
-    """The rows of a series file that passed validation.
-
-    Attributes:
-        dates: ``R`` dates as written (stripped).
-        parsed: the ``R`` dates as ``datetime``.
-        values: ``(R, C)`` float64 values of ``columns``.
-        columns: the numeric columns read (``feature_columns``, or the header's order).
-        rows: ``R`` 0-based data-row numbers (counting skipped rows too): split borders refer
-            to these.
-        total_rows: data rows in the file, skipped ones included.
-    """
-
-    dates: list[str]
-    parsed: list[datetime]
-    values: np.ndarray
-    columns: list[str]
-    rows: np.ndarray
-    total_rows: int
-
-
 class CSVSeriesDataModule(ForecastingDataModule):
     """One multivariate series from one CSV file, split chronologically into train/val/test.
 
@@ -221,8 +207,12 @@ class CSVSeriesDataModule(ForecastingDataModule):
         **kwargs: :class:`~rnnkit.data.forecasting.datamodule.ForecastingDataModule`'s
             (``input_length``, ``horizon``, ``stride``, ``batch_size``, ``known_future``, ...).
 
-    Raw examples (one per split): ``{"dates", "values" (T, F), "feature_names",
-    "target_names", "known_future_names", "source": "<file> rows <a>-<b>"}``.
+    Raw examples: each split is one series ``"<file> rows <a>-<b>"``, yielded in pieces of
+    :data:`PIECE_ROWS` rows ``{"dates": datetime64[us], "values" (T, F), "feature_names",
+    "target_names", "known_future_names", "source", "continues", "date_style"}``.
+
+    The file is read once per preparation into a temporary table (under ``cache_dir``, else the
+    system's temporary folder), removed when :meth:`setup` or :meth:`prepare_data` ends.
     """
 
     split_modes: tuple[str, ...] = SPLIT_MODES
@@ -296,6 +286,7 @@ class CSVSeriesDataModule(ForecastingDataModule):
         self.url, self.sha256 = url, sha256
         self._table: SeriesTable | None = None
         self._borders: dict[str, tuple[int, int]] | None = None
+        self._prepared_rows: dict[str, Any] | None = None  # the borders a cache was made with
 
     # ---- the file ----------------------------------------------------------------------
 
@@ -311,75 +302,67 @@ class CSVSeriesDataModule(ForecastingDataModule):
             f"{self.file}: not found; put the file there (or point data.path at it){fetch}"
         )
 
+    def source_files(self) -> list[Path]:
+        """The CSV file (fetched first when ``download`` is set): it keys the prepared cache."""
+        self.ensure_file()
+        return [self.file]
+
+    def preparation_settings(self) -> dict[str, Any]:
+        """:class:`ForecastingDataModule`'s, less how the file is fetched."""
+        return {
+            name: value
+            for name, value in super().preparation_settings().items()
+            if name not in DOWNLOAD_SETTINGS
+        }
+
     def table(self) -> SeriesTable:
-        """The validated rows of the file (read once)."""
+        """The validated rows of the file (read once, kept until :meth:`close_table`)."""
         if self._table is None:
             self.ensure_file()
             with BadLinePolicy(self.file, self.on_bad_line) as policy:
                 self._table = self._read(policy)
         return self._table
 
+    def close_table(self) -> None:
+        """Remove the table read by :meth:`table` (it is read again when needed)."""
+        if self._table is not None:
+            self._table.close()
+            self._table = None
+
+    def prepare_data(self) -> None:
+        try:
+            super().prepare_data()
+        finally:
+            self.close_table()
+
+    def setup(self, stage: str | None = None) -> None:
+        try:
+            super().setup(stage)
+        finally:
+            self.close_table()
+
     def _read(self, policy: BadLinePolicy) -> SeriesTable:
         file = self.file
-        records = self._records(policy)
-        header_line, header = next(records, (1, []))
+        chunks = read_csv_chunks(file, policy)
+        first = next(chunks, None)
+        rows = first.rows() if first is not None else iter(())
+        header_line, header = next(rows, (1, []))
         header = [name.strip() for name in header]
         if not any(header):
             raise ValueError(f"{location(file, header_line)}: expected a header row, found none")
         columns = self._columns(header, header_line)
-        date_index = header.index(self.date_column)
-        indices = [header.index(c) for c in columns]
-        dates: list[str] = []
-        parsed: list[datetime] = []
-        values: list[list[float]] = []
-        rows: list[int] = []
-        lines: list[int] = []
-        row = -1
-        blank_lines: list[int] = []
-        for line_number, fields in records:
-            if len(fields) <= 1 and not "".join(fields).strip():
-                blank_lines.append(line_number)  # an error only if more rows follow
-                continue
-            for blank in blank_lines:
-                row += 1
-                policy.report(f"blank line; expected a row of {len(header)} columns", blank)
-            blank_lines = []
-            row += 1
-            if len(fields) != len(header):
-                policy.report(
-                    f"expected {len(header)} comma-separated columns ({', '.join(header)}), "
-                    f"found {len(fields)}",
-                    line_number,
-                )
-                continue
-            numbers: list[float] = []
-            problem, date = self._date(fields[date_index])
-            if problem is None:
-                problem, numbers = self._numbers(fields, indices, columns)
-            if problem is None and parsed:
-                problem = self._order(date, parsed[-1], lines[-1])
-            if problem is not None:
-                policy.report(problem, line_number)
-                continue
-            dates.append(fields[date_index].strip())
-            parsed.append(date)
-            values.append(numbers)
-            rows.append(row)
-            lines.append(line_number)
-        if not values:
-            raise ValueError(f"{file}: expected rows of data after the header, found none")
-        return SeriesTable(
-            dates=dates,
-            parsed=parsed,
-            values=np.asarray(values, dtype=np.float64),
-            columns=columns,
-            rows=np.asarray(rows),
-            total_rows=row + 1,
-        )
-
-    def _records(self, policy: BadLinePolicy) -> Iterator[tuple[int, list[str]]]:
-        """``(first line number, fields)`` of each CSV record (RFC 4180 quoting)."""
-        return read_csv_records(self.file, policy)
+        writer = TableWriter(columns, self.cache_dir)
+        try:
+            reader = _RowReader(self, policy, header, columns, writer)
+            reader.add_rows(rows)
+            for chunk in chunks:
+                reader.add(chunk)
+            if not writer.count:
+                raise ValueError(f"{file}: expected rows of data after the header, found none")
+            return writer.finish(reader.row + 1, reader.style or 0)
+        except BaseException:
+            writer.abandon()
+            raise
 
     def _columns(self, header: list[str], line: int) -> list[str]:
         """The numeric columns to read: ``feature_columns``, or every column but the date."""
@@ -504,36 +487,57 @@ class CSVSeriesDataModule(ForecastingDataModule):
             out[split] = (start, end)
         return out
 
-    def load_split(self, split: str) -> list[dict[str, Any]]:
+    def load_split(self, split: str) -> Iterator[dict[str, Any]]:
+        """The split's series in pieces of :data:`PIECE_ROWS` rows (see the class docstring)."""
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {list(SPLITS)}, got {split!r}")
         table = self.table()
         start, end = self.segments()[split]
-        first, last = np.searchsorted(table.rows, [start, end])
-        dates = table.parsed[first:last]
-        values = table.values[first:last]
-        if self.time_kinds:
-            values = np.concatenate([values, time_feature_values(dates, self.time_kinds)], axis=1)
-        return [
-            {
-                "dates": table.dates[first:last],
-                "values": values,
-                "feature_names": table.columns + self.time_feature_names,
-                "target_names": list(self.target_columns or table.columns),
-                "known_future_names": list(self.time_feature_names),
-                "source": f"{self.file} rows {start}-{end}",
+        first, last = (int(i) for i in np.searchsorted(table.rows, [start, end]))
+        names = {
+            "feature_names": table.columns + self.time_feature_names,
+            "target_names": list(self.target_columns or table.columns),
+            "known_future_names": list(self.time_feature_names),
+            "source": f"{self.file} rows {start}-{end}",
+            "date_style": table.date_style,
+        }
+        return self._pieces(table, first, last, names)
+
+    def _pieces(
+        self, table: SeriesTable, first: int, last: int, names: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        for piece in range(first, last, PIECE_ROWS):
+            stop = min(piece + PIECE_ROWS, last)
+            dates = np.array(table.dates[piece:stop]).view("datetime64[us]")
+            values = np.array(table.values[piece:stop])
+            if self.time_kinds:
+                values = np.concatenate([values, time_feature_values(dates, self.time_kinds)], 1)
+            yield {"dates": dates, "values": values, **names, "continues": piece > first}
+
+    def artifacts(self) -> dict[str, Any]:
+        """:class:`ForecastingDataModule`'s, and the rows of the file (for the summary)."""
+        artifacts = super().artifacts()
+        if self._borders is not None:
+            segments = self.segments()
+            artifacts["rows"] = {
+                split: {"rows": list(rows), "series": list(segments[split])}
+                for split, rows in self._borders.items()
             }
-        ]
+        return artifacts
+
+    def load_artifacts(self, artifacts: dict[str, Any]) -> None:
+        super().load_artifacts(artifacts)
+        self._prepared_rows = artifacts.get("rows")
 
     def summary(self) -> dict[str, Any]:
         out = super().summary()
-        if self._borders is not None:
-            segments = self.segments()
+        rows = self.artifacts().get("rows") or self._prepared_rows
+        if rows is not None:
             out["file"] = str(self.file)
             out["split_rows"] = ", ".join(
-                f"{split} [{start}, {end})"
-                + (f" (history from {segments[split][0]})" if split != "train" else "")
-                for split, (start, end) in self._borders.items()
+                f"{split} [{part['rows'][0]}, {part['rows'][1]})"
+                + (f" (history from {part['series'][0]})" if split != "train" else "")
+                for split, part in rows.items()
             )
         return out
 
@@ -633,3 +637,109 @@ class CSVSeriesDataModule(ForecastingDataModule):
         if problem is not None:
             raise ValueError(f"{location(path, line)}: {problem}")
         return date
+
+
+class _RowReader:
+    """Validates the data rows of a series file chunk by chunk and writes the good ones.
+
+    A chunk by column (:class:`~rnnkit.data.io.csv_chunks.CsvChunk`) whose dates all have one
+    of the layouts of :func:`~rnnkit.data.forecasting.dates.parse_iso_layouts`, whose numbers
+    are all finite and whose dates increase is taken in a few numpy operations; any other chunk
+    row by row, with the checks and messages of the module (so the first problem is always
+    reported as the row-by-row reading reports it).
+    """
+
+    def __init__(
+        self,
+        module: CSVSeriesDataModule,
+        policy: BadLinePolicy,
+        header: list[str],
+        columns: list[str],
+        writer: TableWriter,
+    ) -> None:
+        self.module = module
+        self.policy = policy
+        self.header = header
+        self.columns = columns
+        self.writer = writer
+        self.date_index = header.index(module.date_column)
+        self.indices = [header.index(c) for c in columns]
+        self.row = -1  # the last data-row number given out (skipped rows count)
+        self.blank_lines: list[int] = []  # an error only if more rows follow
+        self.style: int | None = None
+        # The last kept row: (date as stored, its datetime or None if naive, its line).
+        self.last: tuple[int, datetime | None, int] | None = None
+
+    def add(self, chunk: CsvChunk) -> None:
+        if chunk.columns is None or self.blank_lines or not self._add_columns(chunk):
+            self.add_rows(chunk.rows())
+
+    def _add_columns(self, chunk: CsvChunk) -> bool:
+        """Take a clean chunk at once; False (nothing taken) when anything needs a closer look."""
+        texts = chunk.columns[self.date_index]
+        dates = parse_iso_layouts(texts)
+        if dates is None:
+            return False
+        values = np.empty((len(chunk), len(self.indices)), dtype=np.float64)
+        try:
+            for column, index in enumerate(self.indices):
+                values[:, column] = np.array(chunk.columns[index], dtype=np.float64)
+        except ValueError:
+            return False
+        if not np.isfinite(values).all() or not (dates[1:] > dates[:-1]).all():
+            return False
+        if self.last is not None and (self.last[1] is not None or dates[0] <= self.last[0]):
+            return False
+        if self.style is None:
+            self.style = date_style(texts[0])
+        rows = np.arange(self.row + 1, self.row + 1 + len(chunk), dtype=np.int64)
+        self.writer.write(dates, values, rows)
+        self.row += len(chunk)
+        self.last = (int(dates[-1]), None, int(chunk.lines[-1]))
+        return True
+
+    def add_rows(self, rows: Iterable[tuple[int, list[str]]]) -> None:
+        module, policy, header = self.module, self.policy, self.header
+        dates: list[int] = []
+        values: list[list[float]] = []
+        numbers: list[int] = []
+        for line_number, fields in rows:
+            if len(fields) <= 1 and not "".join(fields).strip():
+                self.blank_lines.append(line_number)
+                continue
+            for blank in self.blank_lines:
+                self.row += 1
+                policy.report(f"blank line; expected a row of {len(header)} columns", blank)
+            self.blank_lines = []
+            self.row += 1
+            if len(fields) != len(header):
+                policy.report(
+                    f"expected {len(header)} comma-separated columns ({', '.join(header)}), "
+                    f"found {len(fields)}",
+                    line_number,
+                )
+                continue
+            numbers_of_row: list[float] = []
+            problem, date = module._date(fields[self.date_index])
+            if problem is None:
+                problem, numbers_of_row = module._numbers(fields, self.indices, self.columns)
+            if problem is None and self.last is not None:
+                stored, previous, previous_line = self.last
+                previous = previous if previous is not None else from_us(stored)
+                problem = module._order(date, previous, previous_line)
+            if problem is not None:
+                policy.report(problem, line_number)
+                continue
+            if self.style is None:
+                self.style = date_style(fields[self.date_index])
+            stored = wall_clock_us(date)
+            dates.append(stored)
+            values.append(numbers_of_row)
+            numbers.append(self.row)
+            self.last = (stored, date if date.tzinfo is not None else None, line_number)
+        if dates:
+            self.writer.write(
+                np.asarray(dates, dtype=np.int64),
+                np.asarray(values, dtype=np.float64).reshape(len(dates), len(self.columns)),
+                np.asarray(numbers, dtype=np.int64),
+            )

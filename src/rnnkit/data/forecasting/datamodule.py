@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import csv
 import math
+from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +15,27 @@ import numpy as np
 import torch
 
 from rnnkit.data.datamodule import RnnkitDataModule
+from rnnkit.data.forecasting.dates import parse_dates
+from rnnkit.data.forecasting.moments import RunningMoments
+from rnnkit.data.forecasting.windows import EncodedColumns, SeriesWindows
+
+FITTED = frozenset({"feature_names", "target_names", "known_future_names", "mean", "std"})
+"""Attributes set by fitting, not settings of the preparation."""
+WINDOW_SETTINGS = frozenset({"horizon", "stride"})
+"""Settings of the windows only: cut when read, so changing them reuses the prepared series."""
 
 
 class ForecastingDataModule(RnnkitDataModule):
     """Series in, windows ``history -> next horizon steps`` out.
 
-    A raw example is one series: ``{"dates": list[str] (ISO dates, one per step), "values":
-    (T, F) numbers, "feature_names": list[str], "target_names": list[str] (the features to
-    forecast), "known_future_names": list[str] (optional: features known in advance for the
-    horizon too, e.g. calendar phases)}``, optionally with ``"source"`` (a name for errors).
-    Subclasses say where the series come from (:meth:`load_split`); a split may hold several
-    series (windows never cross from one to the next).
+    A raw example is one series: ``{"dates": ISO date strings or a datetime64 array, one per
+    step, "values": (T, F) numbers, "feature_names": list[str], "target_names": list[str] (the
+    features to forecast), "known_future_names": list[str] (optional: features known in advance
+    for the horizon too, e.g. calendar phases)}``, optionally with ``"source"`` (a name for
+    errors), or a piece of one: ``"continues": True`` marks an example that continues the
+    previous example's series (readers of large files yield pieces, so no series is held
+    whole). Subclasses say where the series come from (:meth:`load_split`); a split may hold
+    several series (windows never cross from one to the next).
 
     Fitted on the training split only: a standard scaler (per-feature mean and standard
     deviation, stored as JSON) and the feature, target and known-future names.
@@ -34,8 +47,15 @@ class ForecastingDataModule(RnnkitDataModule):
     * ``target (N, H, T)``: the target features over the horizon (absent in prediction);
     * ``future_covariates (N, H, C)``: the known-future features over the horizon, only when
       there are some (``C > 0``);
-    * ``horizon_dates``: per window, the ISO dates of the horizon steps (may be empty
-      strings when unknown), and ``sources``.
+    * ``horizon_dates``: per window, the ISO dates of the horizon steps (empty strings when
+      unknown; written as the series wrote its first date, without a time-zone offset), and
+      ``sources``.
+
+    An encoded series is flat (:meth:`encode`): its normalised values as one float32 row of
+    ``T * F`` numbers and its dates as int64 (:mod:`~rnnkit.data.forecasting.dates`). Prepared
+    once (a subclass with files and a ``cache_dir``), a split is these arrays memory-mapped;
+    windows are never materialised: :class:`~rnnkit.data.forecasting.windows.SeriesWindows`
+    cuts them on demand, so changing ``horizon`` or ``stride`` reuses the prepared series.
 
     Args:
         input_length: ``L``, history steps per window.
@@ -44,6 +64,7 @@ class ForecastingDataModule(RnnkitDataModule):
         known_future: names of the known-future features; None takes them from the data
             (``known_future_names``), ``[]`` uses none.
         date_column: the date column of prediction CSV files.
+        cache_dir, rebuild_cache, prepare_workers: see :class:`RnnkitDataModule`.
     """
 
     task = "forecasting"
@@ -58,8 +79,11 @@ class ForecastingDataModule(RnnkitDataModule):
         stride: int = 1,
         known_future: list[str] | None = None,
         date_column: str = "date",
+        cache_dir: str | None = None,
+        rebuild_cache: bool = False,
+        prepare_workers: int | None = None,
     ) -> None:
-        super().__init__(batch_size, num_workers, seed)
+        super().__init__(batch_size, num_workers, seed, cache_dir, rebuild_cache, prepare_workers)
         for name, value in (
             ("input_length", input_length),
             ("horizon", horizon),
@@ -80,10 +104,12 @@ class ForecastingDataModule(RnnkitDataModule):
 
     # ---- fitted state ------------------------------------------------------------------
 
-    def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
-        if not train_examples:
+    def fit_artifacts(self, train_examples: Iterable[dict[str, Any]]) -> None:
+        """Names from the first series, the scaler from all training steps (one pass)."""
+        examples = iter(train_examples)
+        first = next(examples, None)
+        if first is None:
             raise ValueError("train split: expected at least one series, got none")
-        first = train_examples[0]
         self.feature_names = [str(n) for n in first["feature_names"]]
         self.target_names = [str(n) for n in first["target_names"]]
         known = (
@@ -108,9 +134,11 @@ class ForecastingDataModule(RnnkitDataModule):
             raise ValueError(
                 f"known_future: {sorted(overlap)} are targets; a target cannot be known in advance"
             )
-        values = np.concatenate([self.raw_values(e) for e in train_examples])
-        self.mean = values.mean(axis=0).tolist()
-        self.std = np.maximum(values.std(axis=0), 1e-8).tolist()
+        moments = RunningMoments(len(self.feature_names))
+        for example in chain([first], examples):
+            moments.add(self.raw_values(example))
+        self.mean = moments.mean.tolist()
+        self.std = np.maximum(moments.std, 1e-8).tolist()
 
     def artifacts(self) -> dict[str, Any]:
         return {
@@ -194,63 +222,103 @@ class ForecastingDataModule(RnnkitDataModule):
 
     # ---- examples and windows ----------------------------------------------------------
 
-    def encode(self, example: dict[str, Any]) -> dict[str, Any]:
-        """A series, normalised: ``{"values": (T, F) float32 tensor, "dates", "source"}``."""
-        values = self.raw_values(example)
-        dates = [str(d) for d in example.get("dates") or [""] * len(values)]
-        if len(dates) != len(values):
-            raise ValueError(
-                f"dates in {example.get('source', 'the data')}: expected one per "
-                f"step ({len(values)}), got {len(dates)}"
-            )
+    def preparation_settings(self) -> dict[str, Any]:
+        """The base class's, less the fitted state and the window settings
+        (:data:`WINDOW_SETTINGS`): the prepared series do not depend on them."""
         return {
-            "values": torch.tensor(self.scale(values), dtype=torch.float32),
-            "dates": dates,
-            "source": str(example.get("source", "series")),
+            name: value
+            for name, value in super().preparation_settings().items()
+            if name not in FITTED | WINDOW_SETTINGS
         }
 
-    def windows(self, series: dict[str, Any]) -> list[dict[str, Any]]:
-        """Every window of a normalised series, starting each ``stride`` steps."""
-        values, dates = series["values"], series["dates"]
-        span = self.input_length + self.horizon
-        targets, covariates = self.target_indices, self.covariate_indices
-        out = []
-        for start in range(0, len(values) - span + 1, self.stride):
-            middle = start + self.input_length
-            future = values[middle : start + span]
-            out.append(
-                {
-                    "history": values[start:middle],
-                    "target": future[:, targets],
-                    "covariates": future[:, covariates] if covariates else None,
-                    "horizon_dates": dates[middle : start + span],
-                    "source": f"{series['source']} step {start}",
-                }
+    def encoded_fields(self) -> dict[str, tuple[Any, bool]]:
+        """Per encoded series (or piece of one): ``values`` float32 ``(T * F,)``, ``dates``
+        int64 ``(T,)``, ``source`` UTF-8 bytes, ``first`` and ``date_style`` (one each)."""
+        return {
+            "values": (np.float32, True),
+            "dates": (np.int64, True),
+            "source": (np.uint8, True),
+            "first": (np.uint8, False),
+            "date_style": (np.uint8, False),
+        }
+
+    def encode(self, example: dict[str, Any]) -> dict[str, Any]:
+        """A series (or a piece of one), normalised and flat: ``{"values": (T * F,) float32,
+        "dates": (T,) int64 (see :mod:`~rnnkit.data.forecasting.dates`), "source": bytes of its
+        name (empty for a piece that continues a series), "first": 1 unless it continues,
+        "date_style"}``."""
+        return self.encode_counts(example, Counter())
+
+    def encode_counts(self, example: dict[str, Any], counts: Counter) -> dict[str, Any]:
+        values = self.raw_values(example)
+        dates, style = self.encoded_dates(example, len(values))
+        continues = bool(example.get("continues"))
+        source = b"" if continues else str(example.get("source", "series")).encode("utf-8")
+        counts["steps"] += len(values)
+        counts["series"] += 0 if continues else 1
+        return {
+            "values": self.scale(values).astype(np.float32).reshape(-1),
+            "dates": dates,
+            "source": np.frombuffer(source, dtype=np.uint8),
+            "first": 0 if continues else 1,
+            "date_style": int(example.get("date_style", style)),
+        }
+
+    @staticmethod
+    def encoded_dates(example: dict[str, Any], steps: int) -> tuple[np.ndarray, int]:
+        """``(dates (T,) int64, style)`` of a raw example (unknown dates when it has none)."""
+        dates = example.get("dates")
+        if dates is None or (not isinstance(dates, np.ndarray) and not dates):
+            dates = [""] * steps
+        array = np.asarray(dates)
+        if len(array) != steps:
+            raise ValueError(
+                f"dates in {example.get('source', 'the data')}: expected one per "
+                f"step ({steps}), got {len(array)}"
             )
-        return out
+        if array.dtype.kind == "M":
+            return array.astype("datetime64[us]").view(np.int64), 2
+        return parse_dates(list(dates))
+
+    def windows(self, split: Any) -> SeriesWindows:
+        """The windows of an encoded split (prepared, or a list of encoded series)."""
+        if isinstance(split, list):
+            split = EncodedColumns(split, self.encoded_fields())
+        return SeriesWindows(
+            split,
+            len(self.feature_names),
+            self.input_length,
+            self.horizon,
+            self.stride,
+            self.target_indices,
+            self.covariate_indices,
+        )
 
     def setup(self, stage: str | None = None) -> None:
         if self.datasets:
             return
         super().setup(stage)
         for split, series in self.datasets.items():
-            self.datasets[split] = [w for s in series for w in self.windows(s)]
-            if not self.datasets[split]:
+            self.datasets[split] = self.windows(series)
+            if not len(self.datasets[split]):
                 raise ValueError(
                     f"{split} split: no window of input_length + horizon = "
                     f"{self.input_length + self.horizon} steps fits in its series"
                 )
 
     def collate(self, windows: list[dict[str, Any]]) -> dict[str, Any]:
+        """Windows (:class:`~rnnkit.data.forecasting.windows.SeriesWindows` items) to a batch:
+        ``history (N, L, F)``, ``target (N, H, T)`` (when every window has one),
+        ``future_covariates (N, H, C)`` (when ``C > 0``), ``horizon_dates``, ``sources``."""
         batch: dict[str, Any] = {
-            "history": torch.stack([w["history"] for w in windows]),
-            "horizon_dates": [w["horizon_dates"] for w in windows],
+            "history": _stack([w["history"] for w in windows]),
+            "horizon_dates": [list(w["horizon_dates"]) for w in windows],
             "sources": [w["source"] for w in windows],
         }
         if all(w.get("target") is not None for w in windows):
-            batch["target"] = torch.stack([w["target"] for w in windows])
+            batch["target"] = _stack([w["target"] for w in windows])
         if self.known_future_names:
-            batch["future_covariates"] = torch.stack([w["covariates"] for w in windows])
+            batch["future_covariates"] = _stack([w["covariates"] for w in windows])
         return batch
 
     # ---- prediction input --------------------------------------------------------------
@@ -337,24 +405,30 @@ class ForecastingDataModule(RnnkitDataModule):
         """One prediction window per parsed series: its last ``input_length`` steps."""
         windows = []
         for example in self.parse_raw(raw):
-            series = self.encode(example)
-            future_dates = example.get("future_dates") or infer_dates(series["dates"], self.horizon)
+            values = self.scale(self.raw_values(example)).astype(np.float32)
+            dates = [str(d) for d in example.get("dates") or []]
+            future_dates = example.get("future_dates") or infer_dates(dates, self.horizon)
             covariates = None
             if self.known_future_names:
                 known = np.asarray(example["future_covariates"], dtype=np.float64)
                 index = self.covariate_indices
                 scaled = (known - np.asarray(self.mean)[index]) / np.asarray(self.std)[index]
-                covariates = torch.tensor(scaled, dtype=torch.float32)
+                covariates = scaled.astype(np.float32)
             windows.append(
                 {
-                    "history": series["values"][-self.input_length :],
+                    "history": values[-self.input_length :],
                     "target": None,
                     "covariates": covariates,
                     "horizon_dates": future_dates,
-                    "source": series["source"],
+                    "source": str(example.get("source", "series")),
                 }
             )
         return self.collate(windows)
+
+
+def _stack(arrays: list[Any]) -> torch.Tensor:
+    """Equal-shaped float arrays (or tensors) stacked into one float32 tensor."""
+    return torch.from_numpy(np.stack([np.asarray(a, dtype=np.float32) for a in arrays]))
 
 
 def infer_dates(dates: list[str], count: int) -> list[str]:
