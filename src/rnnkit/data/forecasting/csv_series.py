@@ -506,13 +506,18 @@ class CSVSeriesDataModule(ForecastingDataModule):
     def _pieces(
         self, table: SeriesTable, first: int, last: int, names: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
-        for piece in range(first, last, PIECE_ROWS):
-            stop = min(piece + PIECE_ROWS, last)
-            dates = np.array(table.dates[piece:stop]).view("datetime64[us]")
-            values = np.array(table.values[piece:stop])
-            if self.time_kinds:
-                values = np.concatenate([values, time_feature_values(dates, self.time_kinds)], 1)
-            yield {"dates": dates, "values": values, **names, "continues": piece > first}
+        step = PIECE_ROWS * 1024
+        for block in range(first, last, step):
+            block_dates, block_values = table.read(block, min(block + step, last))
+            block_dates = block_dates.view("datetime64[us]")
+            for piece in range(0, len(block_dates), PIECE_ROWS):
+                dates = block_dates[piece : piece + PIECE_ROWS]
+                values = block_values[piece : piece + PIECE_ROWS]
+                if self.time_kinds:
+                    calendar = time_feature_values(dates, self.time_kinds)
+                    values = np.concatenate([values, calendar], axis=1)
+                continues = block + piece > first
+                yield {"dates": dates, "values": values, **names, "continues": continues}
 
     def artifacts(self) -> dict[str, Any]:
         """:class:`ForecastingDataModule`'s, and the rows of the file (for the summary)."""

@@ -203,7 +203,7 @@ class ForecastingDataModule(RnnkitDataModule):
                 f"values in {source}: expected shape (T, {len(names)}) for the "
                 f"features {names}, got {values.shape}"
             )
-        if self.feature_names:
+        if self.feature_names and names != self.feature_names:
             missing = [n for n in self.feature_names if n not in names]
             if missing:
                 raise ValueError(
@@ -211,9 +211,8 @@ class ForecastingDataModule(RnnkitDataModule):
                     f"{self.feature_names})"
                 )
             values = values[:, [names.index(n) for n in self.feature_names]]
-        bad = np.argwhere(~np.isfinite(values))
-        if len(bad):
-            step, column = bad[0]
+        if not np.isfinite(values).all():
+            step, column = np.argwhere(~np.isfinite(values))[0]
             raise ValueError(
                 f"values in {source}: NaN or infinite value at step {step} of "
                 f"{self.feature_names[column] if self.feature_names else column}"

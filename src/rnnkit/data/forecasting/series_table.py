@@ -39,6 +39,19 @@ class SeriesTable:
     date_style: int
     folder: Path | None = field(default=None, repr=False)
 
+    def read(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(dates, values)`` of rows ``[start, stop)``, read from the files (not through the
+        maps, whose pages would stay counted in the process's resident memory)."""
+        count = max(0, stop - start)
+        if self.folder is None or not count:
+            return np.array(self.dates[start:stop]), np.array(self.values[start:stop])
+        width = self.values.shape[1]
+        dates = np.fromfile(self.folder / "dates.bin", np.int64, count, offset=8 * start)
+        values = np.fromfile(
+            self.folder / "values.bin", np.float64, count * width, offset=8 * width * start
+        )
+        return dates, values.reshape(count, width)
+
     def date_strings(self, start: int = 0, stop: int | None = None) -> list[str]:
         """The dates of rows ``[start, stop)`` of the table, as ISO strings."""
         return format_dates(np.asarray(self.dates[start:stop]), self.date_style).tolist()
