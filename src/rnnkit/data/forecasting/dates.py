@@ -28,6 +28,7 @@ UNITS = ("D", "m", "s", "us")
 """The units a style writes dates in (the low two bits of a style code)."""
 T_SEPARATOR = 4
 """The style bit for a ``T`` (rather than a space) between date and time."""
+_WIDTHS = {"m": 16, "s": 19, "us": 26}  # of numpy's text of a date in years 1000-9999
 
 # Positions of the digits of each layout (by its width) and its fixed characters.
 _DIGITS = {
@@ -68,9 +69,14 @@ def date_style(text: str) -> int:
 def format_dates(values: np.ndarray, style: int) -> np.ndarray:
     """Stored dates (any shape, int64) as ISO strings in ``style``; unknown dates as ``""``."""
     values = np.asarray(values, dtype=np.int64)
-    text = np.datetime_as_string(values.view("datetime64[us]"), unit=UNITS[style & 3])
-    if style & 3 and not style & T_SEPARATOR:
-        text = np.char.replace(text, "T", " ")
+    unit = UNITS[style & 3]
+    text = np.datetime_as_string(values.view("datetime64[us]"), unit=unit)
+    if unit != "D" and not style & T_SEPARATOR:
+        if text.dtype.itemsize == 4 * _WIDTHS[unit] and text.flags.c_contiguous:
+            codes = text.view(np.uint32).reshape(*text.shape, _WIDTHS[unit])
+            codes[..., 10] = ord(" ")  # every date has its T there (unknown ones are cleared)
+        else:
+            text = np.char.replace(text, "T", " ")
     unknown = values == NO_DATE
     if unknown.any():
         text = np.where(unknown, "", text)
