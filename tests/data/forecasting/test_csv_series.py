@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from local_server import local_server
-from rnnkit.data.forecasting.csv_series import PIECE_ROWS, CSVSeriesDataModule, time_feature_values
+from rnnkit.data.forecasting import csv_series
+from rnnkit.data.forecasting.csv_series import CSVSeriesDataModule, time_feature_values
 from rnnkit.data.forecasting.dates import format_dates
 from rnnkit.data.io.download import DownloadError
 from rnnkit.data.io.reading import BadLineWarning
@@ -61,7 +62,7 @@ def series_of(dm: CSVSeriesDataModule, split: str) -> tuple[list[str], np.ndarra
     """The split's series with its pieces joined: ``(ISO dates, (T, F) values)``."""
     pieces = list(dm.load_split(split))
     assert [p["continues"] for p in pieces] == [False] + [True] * (len(pieces) - 1)
-    assert all(len(p["values"]) <= PIECE_ROWS for p in pieces)
+    assert all(len(p["values"]) <= csv_series.PIECE_ROWS for p in pieces)
     dates = np.concatenate([p["dates"] for p in pieces]).view(np.int64)
     return format_dates(dates, pieces[0]["date_style"]).tolist(), np.concatenate(
         [p["values"] for p in pieces]

@@ -16,14 +16,22 @@ import torch
 
 from rnnkit.data.forecasting import csv_series
 from rnnkit.data.forecasting.builtin import BuiltinForecastingDataModule, load
-from rnnkit.data.forecasting.csv_series import PIECE_ROWS, CSVSeriesDataModule
+from rnnkit.data.forecasting.csv_series import CSVSeriesDataModule
 from rnnkit.data.io.csv_chunks import read_csv_chunks
 from rnnkit.data.io.prepared_cache import MappedSplit
 from rnnkit.data.io.reading import BadLineWarning
 
 COLUMNS = ["HUFL", "OT", "LULL"]
 START = datetime(2016, 7, 1)
-ROWS = 700  # several pieces per split (PIECE_ROWS rows each)
+ROWS = 700
+PIECE_ROWS = 32  # several pieces per split
+
+
+@pytest.fixture(autouse=True)
+def _small_pieces(monkeypatch):
+    """Series handed out in pieces of 32 rows, read from the table 64 rows at a time."""
+    monkeypatch.setattr(csv_series, "PIECE_ROWS", PIECE_ROWS)
+    monkeypatch.setattr(csv_series, "TABLE_READ_ROWS", 2 * PIECE_ROWS)
 
 
 def date_of(row: int) -> str:

@@ -51,9 +51,11 @@ from rnnkit.data.io.reading import BadLinePolicy, check_on_bad_line, location
 SPLIT_MODES = ("ratio", "rows")
 """The values of ``split``: ``ratio`` (``split_ratios``) or ``rows`` (``split_rows``)."""
 
-PIECE_ROWS = 64
+PIECE_ROWS = 1024
 """Rows per raw example that :meth:`CSVSeriesDataModule.load_split` yields (pieces of one
 series, see :class:`~rnnkit.data.forecasting.datamodule.ForecastingDataModule`)."""
+TABLE_READ_ROWS = 65_536
+"""Rows read from the table at a time (then cut into pieces)."""
 DOWNLOAD_SETTINGS = frozenset({"download", "url", "sha256"})
 """Settings of how the file is fetched, not of what it holds (its identity keys the cache)."""
 
@@ -506,7 +508,7 @@ class CSVSeriesDataModule(ForecastingDataModule):
     def _pieces(
         self, table: SeriesTable, first: int, last: int, names: dict[str, Any]
     ) -> Iterator[dict[str, Any]]:
-        step = PIECE_ROWS * 1024
+        step = max(TABLE_READ_ROWS // PIECE_ROWS, 1) * PIECE_ROWS
         for block in range(first, last, step):
             block_dates, block_values = table.read(block, min(block + step, last))
             block_dates = block_dates.view("datetime64[us]")

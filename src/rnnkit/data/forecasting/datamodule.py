@@ -68,6 +68,8 @@ class ForecastingDataModule(RnnkitDataModule):
     """
 
     task = "forecasting"
+    # Series (or pieces of up to 1024 rows, as the CSV reader cuts them) per preparation chunk.
+    prepare_chunk = 256
 
     def __init__(
         self,
