@@ -407,7 +407,7 @@ class ForecastingDataModule(RnnkitDataModule):
         windows = []
         for example in self.parse_raw(raw):
             values = self.scale(self.raw_values(example)).astype(np.float32)
-            dates = [str(d) for d in example.get("dates") or []]
+            dates = [str(d) for d in example.get("dates", [])]
             future_dates = example.get("future_dates") or infer_dates(dates, self.horizon)
             covariates = None
             if self.known_future_names:
