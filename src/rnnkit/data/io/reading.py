@@ -14,6 +14,8 @@ three things from here:
   first problem: ``skipped 3 bad lines in train.tsv (first: line 17: ...)``.
 * :func:`read_csv_records` parses CSV records (quoted fields may span lines) and numbers each
   by the line it starts on.
+* :func:`read_line_chunks` gives the same lines a chunk (about a megabyte) at a time, decoded
+  at once, for readers whose per-line cost matters (a large corpus read line by line).
 * :func:`read_blocks` groups the lines of a sentence-per-block format (CoNLL, CoNLL-U) into
   blocks ended by blank lines, noting which blocks lost a line to bad bytes.
 * :func:`split_off` carves a validation split from the training examples, deterministically.
@@ -151,15 +153,88 @@ def read_lines(path: str | Path, policy: BadLinePolicy | None = None) -> Iterato
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
-                byte = raw[error.start]
-                policy.report(
-                    f"not valid UTF-8: byte 0x{byte:02x} at column {error.start + 1} "
-                    "(expected UTF-8 text; re-encode the file, e.g. with iconv -t UTF-8)",
-                    line_number,
-                    path,
-                )
+                policy.report(_not_utf8(raw, error), line_number, path)
                 continue
             yield line_number, text
+
+
+def _not_utf8(raw: bytes, error: UnicodeDecodeError) -> str:
+    return (
+        f"not valid UTF-8: byte 0x{raw[error.start]:02x} at column {error.start + 1} "
+        "(expected UTF-8 text; re-encode the file, e.g. with iconv -t UTF-8)"
+    )
+
+
+@dataclass
+class LineChunk:
+    """Consecutive lines of a file, as :func:`read_line_chunks` gives them.
+
+    ``lines[i]`` is line ``start + i`` without its ending, or None where the line is not valid
+    UTF-8; ``problems`` says what is wrong with each such line, by line number, for the reader
+    to report (:meth:`BadLinePolicy.report`) when it reaches it, so bad lines are reported in
+    file order with the reader's own problems.
+    """
+
+    start: int
+    lines: list[str | None]
+    problems: dict[int, str] = field(default_factory=dict)
+
+
+def read_line_chunks(path: str | Path, chunk_bytes: int = 1 << 20) -> Iterator[LineChunk]:
+    """The lines of the UTF-8 file ``path`` as :func:`read_lines` gives them (line endings and
+    a leading byte-order mark removed), about ``chunk_bytes`` at a time.
+
+    Each chunk is decoded at once; only a chunk holding bytes that are not UTF-8 is decoded
+    line by line, its bad lines given as None (see :class:`LineChunk`). Memory is one chunk,
+    whatever the file's size.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    start = 1
+    with open(path, "rb") as stream:
+        pending = stream.read(len(UTF8_BOM))
+        bom = pending == UTF8_BOM
+        if bom:
+            pending = b""
+        while True:
+            data = stream.read(chunk_bytes)
+            pending += data
+            end = pending.rfind(b"\n")
+            if end >= 0:  # whole lines: all but what follows the last line ending
+                chunk = _decoded_chunk(pending[:end], start)
+                pending = pending[end + 1 :]
+                start += len(chunk.lines)
+                yield chunk
+            if not data:
+                break
+        if pending or (bom and start == 1):  # the last line, without a line ending
+            yield _decoded_chunk(pending, start)
+
+
+def _decoded_chunk(data: bytes, start: int) -> LineChunk:
+    """The lines of ``data`` (lines joined by ``\\n``, the first numbered ``start``)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return _decoded_line_by_line(data, start)
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+    return LineChunk(start, lines)
+
+
+def _decoded_line_by_line(data: bytes, start: int) -> LineChunk:
+    chunk = LineChunk(start, [])
+    for line_number, raw in enumerate(data.split(b"\n"), start=start):
+        if raw.endswith(b"\r"):
+            raw = raw[:-1]
+        try:
+            chunk.lines.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            chunk.lines.append(None)
+            chunk.problems[line_number] = _not_utf8(raw, error)
+    return chunk
 
 
 @dataclass
@@ -188,21 +263,17 @@ def read_blocks(
     ``-DOCSTART-``). Several boundaries in a row, or at the end of the file, are fine.
     """
     block = LineBlock()
-    lines = read_lines(path, policy)
-    while True:
-        before = len(policy.skipped)  # the reader's own reports come between our yields
-        line = next(lines, None)
-        if len(policy.skipped) != before:  # read_lines dropped a non-UTF-8 line just now
-            block.damaged = True
-        if line is None:
-            break
-        line_number, text = line
-        if is_boundary(text):
-            if block.lines:
-                yield block
-            block = LineBlock()
-            continue
-        block.lines.append((line_number, text))
+    for chunk in read_line_chunks(path):
+        for line_number, text in enumerate(chunk.lines, start=chunk.start):
+            if text is None:  # not UTF-8: reported (or skipped), and the block is damaged
+                policy.report(chunk.problems[line_number], line_number, path)
+                block.damaged = True
+            elif is_boundary(text):
+                if block.lines:
+                    yield block
+                block = LineBlock()
+            else:
+                block.lines.append((line_number, text))
     if block.lines:
         yield block
 
