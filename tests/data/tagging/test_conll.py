@@ -84,11 +84,11 @@ def folder(tmp_path):
 def test_reads_sentences_not_documents_nor_blank_lines(folder):
     dm = CoNLLDataModule(str(folder))
     for split, sentences in SENTENCES.items():
-        examples = dm.load_split(split)
+        examples = list(dm.load_split(split))  # a generator: read as consumed
         assert [e["tokens"] for e in examples] == [[t[0] for t in s] for s in sentences]
         assert [e["tags"] for e in examples] == [[t[3] for t in s] for s in sentences]
     assert dm.documents == {"eng.train": 2, "eng.testa": 1, "eng.testb": 1}
-    first = dm.load_split("train")[1]["source"]
+    first = list(dm.load_split("train"))[1]["source"]
     assert first == f"{folder / 'eng.train'}, line 9"  # Peter: after a header and a sentence
 
 
@@ -97,11 +97,11 @@ def test_iob1_is_converted_to_the_model_scheme(folder, scheme):
     dm = CoNLLDataModule(str(folder), tag_scheme=scheme)
     dm.setup()
     for split, sentences in SENTENCES.items():
-        for (_, tags, _), sentence in zip(dm.datasets[split], sentences):
+        for encoded, sentence in zip(dm.datasets[split], sentences):
             expected = convert_tags([t[3] for t in sentence], "IOB1", scheme)
-            assert dm.decode_tags(tags) == expected
+            assert dm.decode_tags(encoded["tags"]) == expected
     if scheme != "IOB1":  # BRUSSELS and Paris stay two LOC chunks
-        brussels = dm.decode_tags(dm.datasets["train"][2][1])
+        brussels = dm.decode_tags(dm.datasets["train"][2]["tags"])
         assert brussels[:2] == (["B-LOC", "B-LOC"] if scheme == "BIO" else ["S-LOC", "S-LOC"])
 
 
@@ -115,7 +115,7 @@ def test_the_tag_column_and_its_default_schemes(folder, column, scheme, expected
     dm.setup()
     index = ("word", "POS", "chunk", "NER").index(expected)
     raw = [t[index] for t in TRAIN_SENTENCES[0]]
-    assert dm.decode_tags(dm.datasets["train"][0][1]) == convert_tags(
+    assert dm.decode_tags(dm.datasets["train"][0]["tags"]) == convert_tags(
         raw, "none" if column == 1 else "IOB1", scheme
     )
 
@@ -207,13 +207,13 @@ def test_column_count_is_taken_from_the_file_when_num_columns_is_null(tmp_path):
     bad = write_conll(tmp_path / "bad", {"train.txt": two_columns + "Paris NNP I-LOC\n"})
     dm = CoNLLDataModule(str(bad), "train.txt", None, None, **options)
     with pytest.raises(ValueError, match=r"train\.txt, line 7: expected 2 space-separated"):
-        dm.load_split("train")
+        list(dm.load_split("train"))
 
 
 def test_val_file_null_carves_the_validation_split_from_train(folder):
     dm = CoNLLDataModule(str(folder), val_file=None, val_ratio=0.4, test_file=None)
-    train, val = dm.load_split("train"), dm.load_split("val")
-    assert (len(train), len(val), dm.load_split("test")) == (3, 2, [])
+    train, val = list(dm.load_split("train")), list(dm.load_split("val"))
+    assert (len(train), len(val), list(dm.load_split("test"))) == (3, 2, [])
     assert sorted(e["source"] for e in train + val) == sorted(
         e["source"] for e in CoNLLDataModule(str(folder)).load_split("train")
     )
@@ -269,7 +269,7 @@ def test_full_conll2003_has_the_known_counts():
     dm = CoNLLDataModule(str(folder), tag_scheme="BIOES")  # on_bad_line="error": none is bad
     counts = {}
     for split in ("train", "val", "test"):
-        examples = dm.load_split(split)
+        examples = list(dm.load_split(split))
         counts[split] = (len(examples), sum(len(e["tokens"]) for e in examples))
     assert counts == {
         "train": (14_041, 203_621),

@@ -64,7 +64,7 @@ def module(folder: Path, **options) -> CoNLLUDataModule:
 )
 def test_reads_syntactic_words_skipping_comments_ranges_and_empty_nodes(tmp_path, tag_column, tags):
     folder = write(tmp_path)
-    examples = module(folder, tag_column=tag_column).load_split("train")
+    examples = list(module(folder, tag_column=tag_column).load_split("train"))
     assert [e["tokens"] for e in examples] == [["I", "do", "n't", "know", "_"], ["Go", "!"]]
     assert [e["tags"] for e in examples] == tags
     assert [e["source"] for e in examples] == [
@@ -128,7 +128,7 @@ def test_bad_lines_name_file_and_line_or_drop_their_sentence(tmp_path, case, mod
             dm.setup()
         return
     with pytest.warns(BadLineWarning, match=f"skipped 1 bad line in .*{name} "):
-        counts = {split: len(dm.load_split(split)) for split in SPLIT_OF.values()}
+        counts = {split: len(list(dm.load_split(split))) for split in SPLIT_OF.values()}
     expected_counts = {"train": 2, "val": 1, "test": 1}
     expected_counts[SPLIT_OF[name]] -= 1  # the sentence holding the bad line, no other
     assert counts == expected_counts
@@ -142,7 +142,7 @@ def test_xpos_missing_suggests_upos(tmp_path):
 
 def test_val_file_null_carves_validation_from_train(tmp_path):
     dm = CoNLLUDataModule(str(write(tmp_path)), "train.conllu", val_ratio=0.5)
-    assert [len(dm.load_split(split)) for split in ("train", "val", "test")] == [1, 1, 0]
+    assert [len(list(dm.load_split(split))) for split in ("train", "val", "test")] == [1, 1, 0]
 
 
 @pytest.mark.parametrize(

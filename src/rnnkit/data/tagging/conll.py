@@ -12,13 +12,22 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rnnkit.data.datamodule import SPLITS
-from rnnkit.data.io.reading import BadLinePolicy, check_fraction, check_on_bad_line, read_blocks
+from rnnkit.data.io.prepared_cache import narrowest_unsigned
+from rnnkit.data.io.reading import (
+    BadLinePolicy,
+    check_fraction,
+    check_on_bad_line,
+    read_line_chunks,
+)
 from rnnkit.data.io.reading import split_off as split_off_examples
 from rnnkit.data.io.vocabulary import PAD, UNK, Vocabulary
 from rnnkit.data.tagging.datamodule import TaggingDataModule
@@ -29,6 +38,8 @@ DOCSTART = "-DOCSTART-"
 ``eng.testa``) or ``-DOCSTART- -X- -X- O`` (``eng.testb``)."""
 COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 CONLL2003_COLUMNS = ("word", "POS", "chunk", "NER")
+# How a line that may be a boundary (blank, or -DOCSTART-) begins; any other is a word line.
+BOUNDARY_STARTS = frozenset({"", " ", "\t", "-"})
 
 
 # ---- character features ---------------------------------------------------------------------
@@ -39,11 +50,13 @@ class CharacterFeaturesMixin:
     datamodule: ``class MyData(CharacterFeaturesMixin, TaggingDataModule)``.
 
     The character vocabulary (``<pad>`` = 0, ``<unk>``, then the training words' characters,
-    case kept) is fitted on the training split with the word vocabulary and stored in the
-    artifacts (``char_vocab``). The spec then carries ``char_vocab_size`` and
-    ``char_pad_index``, and batches carry ``chars (N, L, W)`` long character ids (0 =
-    padding, ``W`` the longest word of the batch) and ``word_lengths (N, L)`` (0 at padded word
-    positions). Without ``char_features`` nothing changes.
+    case kept) is fitted on the training split with the word vocabulary, in the same pass, and
+    stored in the artifacts (``char_vocab``). The spec then carries ``char_vocab_size`` and
+    ``char_pad_index``; encoded examples carry ``chars``, the character ids of all the
+    sentence's words concatenated (cut into words by ``word_lengths``), and batches carry
+    ``chars (N, L, W)`` long character ids (0 = padding, ``W`` the longest word of the batch)
+    and ``word_lengths (N, L)`` (0 at padded word positions). Without ``char_features`` nothing
+    changes.
     """
 
     def __init__(self, *args: Any, char_features: bool = False, **kwargs: Any) -> None:
@@ -52,12 +65,30 @@ class CharacterFeaturesMixin:
             raise ValueError(f"char_features: expected true or false, got {char_features!r}")
         self.char_features = char_features
         self.char_vocab: Vocabulary | None = None
+        self._char_table: np.ndarray | None = None
 
-    def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
-        super().fit_artifacts(train_examples)
-        if self.char_features:
-            words = (word for example in train_examples for word in example["tokens"])
-            self.char_vocab = Vocabulary.fit(words, specials=(PAD, UNK))
+    def fit_artifacts(self, train_examples: Iterable[dict[str, Any]]) -> None:
+        if not self.char_features:
+            super().fit_artifacts(train_examples)
+            return
+        characters: Counter = Counter()
+
+        def counted(examples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+            for example in examples:
+                yield example  # checked by the word pass before its characters count
+                characters.update("".join(example["tokens"]))
+
+        super().fit_artifacts(counted(train_examples))
+        self._use_char_vocab(Vocabulary.from_counts(characters, specials=(PAD, UNK)))
+
+    def _use_char_vocab(self, vocab: Vocabulary) -> None:
+        """Keep ``vocab`` and a lookup table from code point to character id (``<unk>`` for
+        code points outside the vocabulary, and at the table's last entry)."""
+        self.char_vocab = vocab
+        points = {ord(token): i for token, i in vocab.index.items() if len(token) == 1}
+        table = np.full(max(points, default=0) + 2, vocab.id(UNK), dtype=np.int64)
+        table[list(points)] = list(points.values())
+        self._char_table = table.astype(narrowest_unsigned(len(vocab) - 1))
 
     def artifacts(self) -> dict[str, Any]:
         artifacts = super().artifacts()
@@ -73,28 +104,31 @@ class CharacterFeaturesMixin:
                     "char_features: true, but the fitted artifacts have no character "
                     "vocabulary ('char_vocab'); they were fitted with char_features=false"
                 )
-            self.char_vocab = Vocabulary.from_json(artifacts["char_vocab"])
+            self._use_char_vocab(Vocabulary.from_json(artifacts["char_vocab"]))
 
-    def encode(self, example: dict[str, Any]) -> tuple:
-        encoded = super().encode(example)
-        if not self.char_features:
-            return encoded
-        return (*encoded, [self.char_vocab.encode(word) for word in encoded[2]])
+    def encoded_fields(self) -> dict[str, tuple[Any, bool]]:
+        fields = super().encoded_fields()
+        if self.char_features:
+            fields["chars"] = (self._char_table.dtype, True)
+        return fields
 
-    def collate(self, examples: list[tuple]) -> dict[str, Any]:
-        if not self.char_features:
-            return super().collate(examples)
-        batch = super().collate([example[:3] for example in examples])
-        words = [example[3] for example in examples]
-        longest_sentence = max(len(sentence) for sentence in words)
-        longest_word = max(len(word) for sentence in words for word in sentence)
-        chars = torch.zeros(len(words), longest_sentence, longest_word, dtype=torch.long)
-        word_lengths = torch.zeros(len(words), longest_sentence, dtype=torch.long)
-        for row, sentence in enumerate(words):
-            for column, word in enumerate(sentence):
-                chars[row, column, : len(word)] = torch.tensor(word, dtype=torch.long)
-                word_lengths[row, column] = len(word)
-        batch.update(chars=chars, word_lengths=word_lengths)
+    def encode_counts(self, example: dict[str, Any], counts: Counter) -> dict[str, Any]:
+        encoded = super().encode_counts(example, counts)
+        if self.char_features:
+            encoded["chars"] = self.char_ids("".join(example["tokens"]))
+        return encoded
+
+    def char_ids(self, text: str) -> np.ndarray:
+        """Character ids of every character of ``text`` (``<unk>`` for unseen ones)."""
+        points = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        return self._char_table.take(points, mode="clip")  # beyond the table: its last, <unk>
+
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = super().collate(examples)
+        if self.char_features:
+            batch["chars"], batch["word_lengths"] = character_grid(
+                [e["chars"] for e in examples], [e["word_lengths"] for e in examples]
+            )
         return batch
 
     @property
@@ -107,16 +141,47 @@ class CharacterFeaturesMixin:
         return spec
 
 
+def character_grid(
+    chars: list[np.ndarray | list[int]], word_lengths: list[np.ndarray | list[int]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sentences' concatenated character ids cut into words: ``chars (N, L, W)`` long ids (0 =
+    padding; ``L`` the longest sentence, ``W`` the longest word) and ``word_lengths (N, L)``
+    (0 at padded word positions), from one flat id sequence and one length sequence per
+    sentence."""
+    sentence_lengths = np.fromiter((len(w) for w in word_lengths), np.int64, len(word_lengths))
+    lengths = np.concatenate([np.asarray(w, dtype=np.int64) for w in word_lengths])
+    ids = np.concatenate([np.asarray(c, dtype=np.int64) for c in chars])
+    rows = np.repeat(np.arange(len(word_lengths)), sentence_lengths)
+    columns = np.arange(len(lengths)) - np.repeat(
+        np.cumsum(sentence_lengths) - sentence_lengths, sentence_lengths
+    )
+    word_of = np.repeat(np.arange(len(lengths)), lengths)  # the word of each character
+    position = np.arange(len(ids)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    grid = np.zeros(
+        (len(word_lengths), int(sentence_lengths.max()), int(lengths.max(initial=0))),
+        dtype=np.int64,
+    )
+    grid[rows[word_of], columns[word_of], position] = ids
+    padded_lengths = np.zeros(grid.shape[:2], dtype=np.int64)
+    padded_lengths[rows, columns] = lengths
+    return torch.from_numpy(grid), torch.from_numpy(padded_lengths)
+
+
 # ---- tagging data from files ----------------------------------------------------------------
 
 
 class TaggingFilesDataModule(CharacterFeaturesMixin, TaggingDataModule):
     """Tagged sentences from a training, a validation and a test file of one format.
 
-    Subclasses implement :meth:`read_file`. A bad line is reported by file and line
-    (``on_bad_line="error"``: ``ValueError("<file>, line 17: ...")``) or, with ``"skip"``,
-    the sentence that holds it is dropped (a sentence missing a word would be wrong) and one
-    warning per file gives the count (:class:`rnnkit.data.io.reading.BadLinePolicy`).
+    Subclasses implement :meth:`read_file`, a generator of raw examples read line by line. A
+    bad line is reported by file and line (``on_bad_line="error"``: ``ValueError("<file>, line
+    17: ...")``) or, with ``"skip"``, the sentence that holds it is dropped (a sentence missing a
+    word would be wrong) and one warning per file read gives the count
+    (:class:`rnnkit.data.io.reading.BadLinePolicy`).
+
+    With a ``cache_dir`` the splits are prepared once per files and settings and memory-mapped
+    afterwards (:class:`~rnnkit.data.datamodule.RnnkitDataModule`); no split is ever held as a
+    list of sentences.
 
     Args:
         path: folder of the files (relative file names are read from it).
@@ -126,7 +191,7 @@ class TaggingFilesDataModule(CharacterFeaturesMixin, TaggingDataModule):
         on_bad_line: ``"error"`` or ``"skip"``.
         char_features: also give the batches character ids (:class:`CharacterFeaturesMixin`).
         **kwargs: :class:`~rnnkit.data.tagging.datamodule.TaggingDataModule`'s (``tag_scheme``,
-            ``lowercase``, ``batch_size``...).
+            ``lowercase``, ``batch_size``, ``cache_dir``...).
     """
 
     def __init__(
@@ -149,37 +214,67 @@ class TaggingFilesDataModule(CharacterFeaturesMixin, TaggingDataModule):
         self.on_bad_line = check_on_bad_line(on_bad_line)
         self.val_ratio = check_fraction(val_ratio, "val_ratio")
         self.split_seed = split_seed
-        self._carved: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+        self._carved: bytearray | None = None  # 1 for each training sentence carved for val
 
     def resolve(self, name: str | Path) -> Path:
         """A split file's path: absolute as given, else inside ``path``."""
         file = Path(str(name)).expanduser()
         return file if file.is_absolute() or self.path is None else self.path / file
 
-    def read_file(self, file: Path) -> list[dict[str, Any]]:
-        """Raw examples ``{"tokens", "tags", "source": "<file>, line <n>"}`` of one file."""
+    def read_file(self, file: Path) -> Iterator[dict[str, Any]]:
+        """Raw examples ``{"tokens", "tags", "source": "<file>, line <n>"}`` of one file, one at
+        a time."""
         raise NotImplementedError
 
-    def _read(self, name: str | Path, argument: str) -> list[dict[str, Any]]:
+    def _file(self, name: str | Path, argument: str) -> Path:
         file = self.resolve(name)
         if not file.is_file():
             raise FileNotFoundError(
                 f"{file}: not found ({argument}); put the file there or point data.path at its "
                 "folder"
             )
-        examples = self.read_file(file)
-        if argument == "train_file" and not examples:
-            raise ValueError(f"{file}: expected at least one sentence in the training file")
-        return examples
+        return file
 
-    def load_split(self, split: str) -> list[dict[str, Any]]:
+    def _named_files(self) -> dict[str, str | Path]:
+        names = {"train_file": self.train_file}
+        names.update(val_file=self.val_file, test_file=self.test_file)
+        return {argument: name for argument, name in names.items() if name is not None}
+
+    def source_files(self) -> list[Path]:
+        return [self._file(name, argument) for argument, name in self._named_files().items()]
+
+    def _read(self, name: str | Path, argument: str) -> Iterator[dict[str, Any]]:
+        file = self._file(name, argument)  # checked now, not when the reading starts
+        return self._read_checked(file, argument)
+
+    def _read_checked(self, file: Path, argument: str) -> Iterator[dict[str, Any]]:
+        count = 0
+        for count, example in enumerate(self.read_file(file), start=1):  # noqa: B007
+            yield example
+        if argument == "train_file" and not count:
+            raise ValueError(f"{file}: expected at least one sentence in the training file")
+
+    def _carved_mask(self) -> bytearray:
+        """Which training sentences ``val_file=None`` carves for validation (counted in one
+        pass over the training file, chosen as :func:`~rnnkit.data.io.reading.split_off`
+        does)."""
+        if self._carved is None:
+            total = sum(1 for _ in self._read(self.train_file, "train_file"))
+            _, carved = split_off_examples(range(total), self.val_ratio, self.split_seed)
+            mask = bytearray(total)
+            for index in carved:
+                mask[index] = 1
+            self._carved = mask
+        return self._carved
+
+    def load_split(self, split: str) -> Iterable[dict[str, Any]]:
+        """The raw examples of ``split``, read from its file as they are consumed."""
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {list(SPLITS)}, got {split!r}")
         if split in ("train", "val") and self.val_file is None:
-            if self._carved is None:
-                examples = self._read(self.train_file, "train_file")
-                self._carved = split_off_examples(examples, self.val_ratio, self.split_seed)
-            return self._carved[0] if split == "train" else self._carved[1]
+            carved, wanted = self._carved_mask(), split == "val"
+            examples = self._read(self.train_file, "train_file")
+            return (e for i, e in enumerate(examples) if carved[i] == wanted)
         name = {"train": self.train_file, "val": self.val_file, "test": self.test_file}[split]
         return [] if name is None else self._read(name, f"{split}_file")
 
@@ -282,38 +377,67 @@ class CoNLLDataModule(TaggingFilesDataModule):
                 return f"column {self.column}: {str(error).removeprefix('tags: ')}"
         return None
 
-    def read_file(self, file: Path) -> list[dict[str, Any]]:
-        examples: list[dict[str, Any]] = []
+    def preparation_settings(self) -> dict[str, Any]:
+        """The default settings without ``documents``, which counts what was read."""
+        settings = super().preparation_settings()
+        settings.pop("documents", None)
+        return settings
+
+    def _boundary(self, text: str) -> int:
+        """0 for a word line, 1 for a blank line, 2 for a ``-DOCSTART-`` line."""
+        stripped = text.strip(" \t")
+        if not stripped:
+            return 1
+        return 2 if stripped.split(maxsplit=1)[0] == DOCSTART else 0
+
+    def read_file(self, file: Path) -> Iterator[dict[str, Any]]:
+        """One pass over the lines, a chunk at a time (the hot loop of a large corpus: a word
+        line costs a split and a few membership tests; the full checks run once per distinct
+        tag, and on lines that are not single-space separated)."""
         documents = 0
         width = self.num_columns
-
-        def is_boundary(text: str) -> bool:
-            nonlocal documents
-            stripped = text.strip(" \t")
-            if stripped.split(maxsplit=1)[:1] == [DOCSTART]:
-                documents += 1
-                return True
-            return not stripped
-
+        column = self.column
+        entity_tags = self.source_tag_scheme != "none"
+        valid_tags: set[str] = set()  # tags already checked against source_tag_scheme
+        tokens: list[str] = []
+        tags: list[str] = []
+        first = 0
+        damaged = False  # the sentence being read lost a line: it is dropped
         with BadLinePolicy(file, self.on_bad_line) as policy:
-            for block in read_blocks(file, policy, is_boundary):
-                words: list[tuple[int, list[str]]] = []
-                for line_number, text in block.lines:
-                    fields = COLUMN_SEPARATOR.split(text.strip(" \t"))
+            for chunk in read_line_chunks(file):
+                line_number = chunk.start - 1
+                for text in chunk.lines:
+                    line_number += 1
+                    if text is None:  # not UTF-8
+                        policy.report(chunk.problems[line_number], line_number, file)
+                        damaged = True
+                        continue
+                    if text[:1] in BOUNDARY_STARTS and (kind := self._boundary(text)):
+                        documents += kind == 2
+                        if tokens and not damaged:
+                            yield {
+                                "tokens": tokens,
+                                "tags": tags,
+                                "source": f"{file}, line {first}",
+                            }
+                        tokens, tags, damaged = [], [], False
+                        continue
+                    fields = text.split(" ")
+                    if "" in fields or "\t" in text:  # not single spaces: the general rule
+                        fields = COLUMN_SEPARATOR.split(text.strip(" \t"))
                     width = width or len(fields)
-                    problem = self._problem(fields, width)
-                    if problem is not None:
-                        policy.report(problem, line_number)
-                        block.damaged = True
-                    else:
-                        words.append((line_number, fields))
-                if words and not block.damaged:
-                    examples.append(
-                        {
-                            "tokens": [fields[0] for _, fields in words],
-                            "tags": [fields[self.column] for _, fields in words],
-                            "source": f"{file}, line {words[0][0]}",
-                        }
-                    )
+                    if len(fields) != width or (entity_tags and fields[column] not in valid_tags):
+                        problem = self._problem(fields, width)
+                        if problem is not None:
+                            policy.report(problem, line_number)
+                            damaged = True
+                            continue
+                        if entity_tags:
+                            valid_tags.add(fields[column])
+                    if not tokens:
+                        first = line_number
+                    tokens.append(fields[0])
+                    tags.append(fields[column])
+            if tokens and not damaged:
+                yield {"tokens": tokens, "tags": tags, "source": f"{file}, line {first}"}
         self.documents[file.name] = documents
-        return examples

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,8 +99,7 @@ class CoNLLUDataModule(TaggingFilesDataModule):
             return f"no {self.tag_column.upper()} tag ({tag!r}) for the word {fields[1]!r}{hint}"
         return None
 
-    def read_file(self, file: Path) -> list[dict[str, Any]]:
-        examples: list[dict[str, Any]] = []
+    def read_file(self, file: Path) -> Iterator[dict[str, Any]]:
         with BadLinePolicy(file, self.on_bad_line) as policy:
             for block in read_blocks(file, policy):
                 if block.damaged:  # a line was not UTF-8: the words' numbering is lost
@@ -135,11 +135,8 @@ class CoNLLUDataModule(TaggingFilesDataModule):
                         words.append((line_number, fields))
                 if words and not block.damaged:
                     column = TAG_COLUMNS[self.tag_column]
-                    examples.append(
-                        {
-                            "tokens": [fields[1] for _, fields in words],
-                            "tags": [fields[column] for _, fields in words],
-                            "source": f"{file}, line {words[0][0]}",
-                        }
-                    )
-        return examples
+                    yield {
+                        "tokens": [fields[1] for _, fields in words],
+                        "tags": [fields[column] for _, fields in words],
+                        "source": f"{file}, line {words[0][0]}",
+                    }

@@ -2,17 +2,29 @@
 
 from __future__ import annotations
 
+import os
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
-from rnnkit.data.io.vocabulary import Vocabulary
+from rnnkit.data.io.prepared_cache import narrowest_unsigned
+from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
 from rnnkit.data.tagging.tag_schemes import OUTSIDE, PREFIXES, convert_tags, normalize_scheme
 
 PADDING_TAG = -100
 """Tag id of padded steps (and of unlabelled input): torch's ``ignore_index`` default."""
+
+MAX_WORD_LENGTH = int(np.iinfo(np.uint16).max)
+"""The longest word (in characters) an encoded example may hold (``word_lengths`` is uint16)."""
+
+# Converted runs of entity tags kept for reuse (see TaggingDataModule.tag_ids); the memo is
+# emptied when it reaches this many distinct runs.
+TAG_MEMO_SIZE = 65_536
 
 
 class TaggingDataModule(RnnkitDataModule):
@@ -32,7 +44,15 @@ class TaggingDataModule(RnnkitDataModule):
         source_tag_scheme: scheme of the raw tags (None: the same as ``tag_scheme``). Tags are
             converted on the fly, e.g. CoNLL-2003's IOB1 to BIOES; see
             :mod:`rnnkit.data.tagging.tag_schemes`.
-        min_frequency, max_vocab_size: word vocabulary limits.
+        min_frequency, max_vocab_size: word vocabulary limits (``max_vocab_size`` counts the
+            specials; None: no cap).
+        cache_dir, rebuild_cache, prepare_workers: where file-based subclasses prepare their
+            splits once (see :class:`~rnnkit.data.datamodule.RnnkitDataModule`).
+
+    Encoded examples (:meth:`encode`) are flat fields, the same whether kept in memory or
+    prepared once and memory-mapped: ``tokens`` (word ids), ``tags`` (tag ids; empty for
+    unlabelled input), ``text`` (the UTF-8 bytes of the sentence's words, concatenated) and
+    ``word_lengths`` (characters per word, which cut ``text`` back into words).
 
     Batches: ``tokens (N, L)`` long word ids (0 = padding), ``lengths (N,)``, ``tags (N, L)``
     long tag ids padded with :data:`PADDING_TAG` (-100; absent for unlabelled input) and
@@ -50,9 +70,12 @@ class TaggingDataModule(RnnkitDataModule):
         tag_scheme: str = "none",
         source_tag_scheme: str | None = None,
         min_frequency: int = 1,
-        max_vocab_size: int | None = None,
+        max_vocab_size: int | None = DEFAULT_MAX_SIZE,
+        cache_dir: str | os.PathLike | None = None,
+        rebuild_cache: bool = False,
+        prepare_workers: int | None = None,
     ) -> None:
-        super().__init__(batch_size, num_workers, seed)
+        super().__init__(batch_size, num_workers, seed, cache_dir, rebuild_cache, prepare_workers)
         self.lowercase = bool(lowercase)
         self.tag_scheme = normalize_scheme(tag_scheme, "tag_scheme")
         self.source_tag_scheme = normalize_scheme(
@@ -68,6 +91,7 @@ class TaggingDataModule(RnnkitDataModule):
         self.max_vocab_size = max_vocab_size
         self.vocab: Vocabulary | None = None
         self.tags: list[str] = []
+        self._use_tags([])
 
     # ---- words and tags ----------------------------------------------------------------
 
@@ -84,41 +108,106 @@ class TaggingDataModule(RnnkitDataModule):
             ) from None
 
     def _checked(self, example: dict[str, Any]) -> tuple[list[str], list[str] | None]:
-        where = example.get("source", "the data")
+        """The example's tokens and raw tags (not yet converted), checked for shape."""
         tokens, tags = example.get("tokens"), example.get("tags")
         if not isinstance(tokens, (list, tuple)) or not tokens:
+            where = example.get("source", "the data")
             raise ValueError(
                 f"tokens: expected a non-empty list of words in {where}, got {tokens!r}"
             )
         if tags is not None and len(tags) != len(tokens):
             raise ValueError(
-                f"tags: expected one tag per token in {where}, got {len(tags)} tags for "
-                f"{len(tokens)} tokens: {list(tokens)[:8]}"
+                f"tags: expected one tag per token in {example.get('source', 'the data')}, got "
+                f"{len(tags)} tags for {len(tokens)} tokens: {list(tokens)[:8]}"
             )
-        return list(tokens), (None if tags is None else self.convert(list(tags), where))
+        return list(tokens), (None if tags is None else list(tags))
+
+    def tag_ids(self, tags: list[str], where: str = "the data") -> list[int]:
+        """Ids of raw tags (``source_tag_scheme``) converted to ``tag_scheme``.
+
+        Conversion never looks across an ``O``, so a sentence converts as its ``O`` tags and
+        its maximal runs of entity tags, each run converted once and remembered (runs repeat:
+        ``I-PER I-PER``, ``I-LOC``...); where tags convert one by one (the same scheme, or plain
+        labels) each distinct tag is looked up once.
+        """
+        if self.source_tag_scheme == self.tag_scheme or self.tag_scheme == "none":
+            memo = self._tag_memo
+            try:
+                return [memo[tag] for tag in tags]
+            except KeyError:
+                for tag in tags:
+                    if tag not in memo:
+                        memo[tag] = self._run_ids((tag,), where)[0]
+                return [memo[tag] for tag in tags]
+        ids: list[int] = []
+        start = outside = None
+        for position, tag in enumerate(tags):
+            if tag == OUTSIDE:
+                if start is not None:
+                    ids += self._run_ids(tuple(tags[start:position]), where)
+                    start = None
+                if outside is None:
+                    outside = self._run_ids((OUTSIDE,), where)[0]
+                ids.append(outside)
+            elif start is None:
+                start = position
+        if start is not None:
+            ids += self._run_ids(tuple(tags[start:]), where)
+        return ids
+
+    def _run_ids(self, run: tuple[str, ...], where: str) -> list[int]:
+        ids = self._run_memo.get(run)
+        if ids is None:
+            index = self._tag_index
+            converted = self.convert(list(run), where)
+            unknown = [tag for tag in converted if tag not in index]
+            if unknown:
+                raise ValueError(
+                    f"tags: {unknown[0]!r} in {where} is not one of the training tags {self.tags}"
+                )
+            ids = [index[tag] for tag in converted]
+            if len(self._run_memo) >= TAG_MEMO_SIZE:
+                self._run_memo.clear()
+            self._run_memo[run] = ids
+        return ids
+
+    def _use_tags(self, tags: list[str]) -> None:
+        self.tags = tags
+        self._tag_index = {tag: i for i, tag in enumerate(tags)}
+        self._tag_memo, self._run_memo = {}, {}
 
     # ---- the datamodule contract -------------------------------------------------------
 
-    def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
-        sentences, tag_set = [], set()
+    def fit_artifacts(self, train_examples: Iterable[dict[str, Any]]) -> None:
+        """One pass over the training examples: word counts and the raw tags seen (a sentence
+        with a tag not seen before is converted, so a tag invalid in ``source_tag_scheme`` is
+        named with its sentence)."""
+        words: Counter = Counter()
+        raw_tags: set[str] = set()
         for example in train_examples:
             tokens, tags = self._checked(example)
             if tags is None:
                 raise ValueError(f"tags: missing in a training example: {tokens[:8]}")
-            sentences.append([self.normalize_word(t) for t in tokens])
-            tag_set.update(tags)
-        self.vocab = Vocabulary.fit(
-            sentences, min_frequency=self.min_frequency, max_size=self.max_vocab_size
+            words.update(tokens if not self.lowercase else map(self.normalize_word, tokens))
+            seen = len(raw_tags)
+            raw_tags.update(tags)
+            if len(raw_tags) != seen:
+                self.convert(tags, example.get("source", "the data"))
+        self.vocab = Vocabulary.from_counts(
+            words, min_frequency=self.min_frequency, max_size=self.max_vocab_size
         )
         if self.tag_scheme == "none":
-            self.tags = sorted(tag_set)
+            # Plain labels as they are (an entity scheme converts to "none" unchanged).
+            self._use_tags(sorted(raw_tags))
         else:
             # "O", then every prefix of the scheme for each entity type seen in training (S-PER
-            # exists even if training has only multi-token PER chunks), grouped by type.
-            types = sorted({tag.partition("-")[2] for tag in tag_set} - {""})
-            self.tags = [OUTSIDE] + [
-                f"{prefix}-{kind}" for kind in types for prefix in PREFIXES[self.tag_scheme]
-            ]
+            # exists even if training has only multi-token PER chunks), grouped by type;
+            # converting between schemes keeps the types.
+            types = sorted({tag.partition("-")[2] for tag in raw_tags} - {""})
+            self._use_tags(
+                [OUTSIDE]
+                + [f"{prefix}-{kind}" for kind in types for prefix in PREFIXES[self.tag_scheme]]
+            )
 
     def artifacts(self) -> dict[str, Any]:
         return {"vocab": self.vocab.to_json(), "tags": self.tags, "tag_scheme": self.tag_scheme}
@@ -131,34 +220,61 @@ class TaggingDataModule(RnnkitDataModule):
                 f"to {self.tag_scheme!r}"
             )
         self.vocab = Vocabulary.from_json(artifacts["vocab"])
-        self.tags = list(artifacts["tags"])
+        self._use_tags(list(artifacts["tags"]))
 
-    def encode(self, example: dict[str, Any]) -> tuple[list[int], list[int], list[str]]:
+    def preparation_settings(self) -> dict[str, Any]:
+        """The default settings without ``tags`` (fitted state) and ``seed`` (the shuffling
+        order only)."""
+        settings = super().preparation_settings()
+        settings.pop("tags", None)
+        settings.pop("seed", None)
+        return settings
+
+    def encoded_fields(self) -> dict[str, tuple[Any, bool]]:
+        return {
+            "tokens": (narrowest_unsigned(len(self.vocab) - 1), True),
+            "tags": (narrowest_unsigned(max(len(self.tags) - 1, 0)), True),
+            "text": (np.uint8, True),
+            "word_lengths": (np.uint16, True),
+        }
+
+    def encode(self, example: dict[str, Any]) -> dict[str, Any]:
+        """``{"tokens", "tags", "text", "word_lengths"}`` (see the class docstring)."""
+        return self.encode_counts(example, Counter())
+
+    def encode_counts(self, example: dict[str, Any], counts: Counter) -> dict[str, Any]:
+        """:meth:`encode`, counting ``tokens`` and ``unknown_tokens`` (words outside the
+        vocabulary) into ``counts``."""
         tokens, tags = self._checked(example)
-        ids = self.vocab.encode(self.normalize_word(t) for t in tokens)
-        if tags is None:
-            return ids, [], tokens
-        index = {tag: i for i, tag in enumerate(self.tags)}
-        unknown = [tag for tag in tags if tag not in index]
-        if unknown:
+        words = tokens if not self.lowercase else [self.normalize_word(t) for t in tokens]
+        ids, unknown = self.vocab.encode_counting(words)
+        counts["tokens"] += len(ids)
+        counts["unknown_tokens"] += unknown
+        joined = "".join(tokens)
+        if len(joined) > MAX_WORD_LENGTH and max(map(len, tokens)) > MAX_WORD_LENGTH:
             raise ValueError(
-                f"tags: {unknown[0]!r} in {example.get('source', 'the data')} is not one of the "
-                f"training tags {self.tags}"
+                f"tokens: a word of {max(map(len, tokens))} characters in "
+                f"{example.get('source', 'the data')}; expected at most {MAX_WORD_LENGTH}"
             )
-        return ids, [index[tag] for tag in tags], tokens
+        return {
+            "tokens": ids,
+            "tags": [] if tags is None else self.tag_ids(tags, example.get("source", "the data")),
+            "text": np.frombuffer(joined.encode("utf-8"), dtype=np.uint8),
+            "word_lengths": list(map(len, tokens)),
+        }
 
-    def collate(self, examples: list[tuple[list[int], list[int], list[str]]]) -> dict[str, Any]:
-        tokens, lengths = pad_sequences([ids for ids, _, _ in examples], self.vocab.pad_index)
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+        tokens, lengths = pad_sequences([e["tokens"] for e in examples], self.vocab.pad_index)
         batch: dict[str, Any] = {
             "tokens": tokens,
             "lengths": lengths,
-            "words": [words for _, _, words in examples],
+            "words": [split_words(e["text"], e["word_lengths"]) for e in examples],
         }
-        if any(tags for _, tags, _ in examples):
-            padded = torch.full(tokens.shape, PADDING_TAG, dtype=torch.long)
-            for row, (_, tags, _) in enumerate(examples):
-                padded[row, : len(tags)] = torch.tensor(tags, dtype=torch.long)
-            batch["tags"] = padded
+        if any(len(e["tags"]) for e in examples):
+            padded = np.full(tuple(tokens.shape), PADDING_TAG, dtype=np.int64)
+            for row, example in enumerate(examples):
+                padded[row, : len(example["tags"])] = example["tags"]
+            batch["tags"] = torch.from_numpy(padded)
         return batch
 
     @property
@@ -185,7 +301,22 @@ class TaggingDataModule(RnnkitDataModule):
             raise ValueError(f"input: expected a sentence or a file of sentences, got {raw!r}")
         return examples
 
-    def decode_tags(self, ids: torch.Tensor | list[int]) -> list[str]:
+    def decode_tags(self, ids: torch.Tensor | np.ndarray | list[int]) -> list[str]:
         """Tag names of ``ids``, skipping padding (-100)."""
-        values = ids.tolist() if isinstance(ids, torch.Tensor) else ids
+        values = ids.tolist() if isinstance(ids, (torch.Tensor, np.ndarray)) else ids
         return [self.tags[i] for i in values if i != PADDING_TAG]
+
+
+def split_words(text: np.ndarray | bytes, word_lengths: Iterable[int]) -> list[str]:
+    """The words of an encoded sentence: its UTF-8 ``text`` cut at ``word_lengths``
+    (characters per word)."""
+    sentence = bytes(text).decode("utf-8")
+    lengths = word_lengths.tolist() if isinstance(word_lengths, np.ndarray) else word_lengths
+    return list(_cut(sentence, lengths))
+
+
+def _cut(sentence: str, lengths: Iterable[int]) -> Iterator[str]:
+    start = 0
+    for length in lengths:
+        yield sentence[start : start + length]
+        start += length
