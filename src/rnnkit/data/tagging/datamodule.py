@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +107,9 @@ class TaggingDataModule(RnnkitDataModule):
                 f"{error} (in {where}, source_tag_scheme={self.source_tag_scheme!r})"
             ) from None
 
-    def _checked(self, example: dict[str, Any]) -> tuple[list[str], list[str] | None]:
-        """The example's tokens and raw tags (not yet converted), checked for shape."""
+    def _checked(self, example: dict[str, Any]) -> tuple[Sequence[str], Sequence[str] | None]:
+        """The example's tokens and raw tags (not yet converted), checked for shape (not
+        copied)."""
         tokens, tags = example.get("tokens"), example.get("tags")
         if not isinstance(tokens, (list, tuple)) or not tokens:
             where = example.get("source", "the data")
@@ -120,9 +121,9 @@ class TaggingDataModule(RnnkitDataModule):
                 f"tags: expected one tag per token in {example.get('source', 'the data')}, got "
                 f"{len(tags)} tags for {len(tokens)} tokens: {list(tokens)[:8]}"
             )
-        return list(tokens), (None if tags is None else list(tags))
+        return tokens, tags
 
-    def tag_ids(self, tags: list[str], where: str = "the data") -> list[int]:
+    def tag_ids(self, tags: Sequence[str], where: str = "the data") -> list[int]:
         """Ids of raw tags (``source_tag_scheme``) converted to ``tag_scheme``.
 
         Conversion never looks across an ``O``, so a sentence converts as its ``O`` tags and
@@ -187,7 +188,7 @@ class TaggingDataModule(RnnkitDataModule):
         for example in train_examples:
             tokens, tags = self._checked(example)
             if tags is None:
-                raise ValueError(f"tags: missing in a training example: {tokens[:8]}")
+                raise ValueError(f"tags: missing in a training example: {list(tokens)[:8]}")
             words.update(tokens if not self.lowercase else map(self.normalize_word, tokens))
             seen = len(raw_tags)
             raw_tags.update(tags)
