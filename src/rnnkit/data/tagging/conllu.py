@@ -110,8 +110,11 @@ class CoNLLUDataModule(TaggingFilesDataModule):
                     if text.startswith("#"):
                         continue
                     fields = text.split("\t")
-                    is_word = not (
-                        MULTIWORD_ID.fullmatch(fields[0]) or EMPTY_NODE_ID.fullmatch(fields[0])
+                    number = fields[0]
+                    # A word number (the common case) is told without a regular expression.
+                    numbered = number.isascii() and number.isdigit() and number[0] != "0"
+                    is_word = numbered or not (
+                        MULTIWORD_ID.fullmatch(number) or EMPTY_NODE_ID.fullmatch(number)
                     )
                     position += is_word  # the word's place in its sentence, even on a bad line
                     if len(fields) != len(CONLLU_COLUMNS):
@@ -121,7 +124,7 @@ class CoNLLUDataModule(TaggingFilesDataModule):
                         )
                     elif not is_word:
                         continue  # a multiword token's surface form, or an empty node
-                    elif not WORD_ID.fullmatch(fields[0]):
+                    elif not (numbered or WORD_ID.fullmatch(number)):
                         problem = (
                             f"ID {fields[0]!r}: expected a word number (1, 2...), a range (3-4) "
                             "or an empty node (8.1)"
