@@ -249,3 +249,27 @@ def test_a_missing_file_is_named_before_anything_is_prepared(folder, tmp_path):
     with pytest.raises(FileNotFoundError, match=r"eng\.testa: not found \(val_file\)"):
         module(folder, tmp_path / "cache").setup()
     assert not (tmp_path / "cache").exists()
+
+
+def test_an_export_streams_the_cached_batches_without_the_files(folder, tmp_path):
+    pytest.importorskip("datasets")
+    from rnnkit.data.io.parquet_export import export_prepared
+
+    cached = module(folder, tmp_path / "cache")
+    cached.setup()
+    url = str(tmp_path / "export")
+    export_prepared(cached, url, shard_examples=2)
+    streamed = CoNLLDataModule.from_config(
+        path=str(tmp_path / "nowhere"),
+        tag_scheme="BIOES",
+        char_features=True,
+        batch_size=2,
+        cache_dir=str(tmp_path / "stream-cache"),
+        stream_from=url,
+    )
+    streamed.setup()
+    assert streamed.artifacts() == cached.artifacts()
+    for split in ("val", "test"):
+        assert_same_batches(batches(streamed, split), batches(cached, split))
+    words = sorted(w for b in batches(streamed, "train") for s in b["words"] for w in s)
+    assert words == sorted(w for b in batches(cached, "train") for s in b["words"] for w in s)
