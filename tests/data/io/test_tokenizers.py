@@ -55,3 +55,19 @@ def test_word_punct_tokenizer_splits_punctuation_like_spacy():
     ]
     assert tokenize('Straße, Café "Größe"') == ["Straße", ",", "Café", '"', "Größe", '"']
     assert tokenize("   ") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "snake_case words_ _x and __init__",
+        "it's 'quoted' and rock'n'roll's 3'4\" o'",
+        "Ⅻ chapters, ٣ digits² ½ and x²",
+        "tabs\tand\u00a0no-break\u2003spaces\x1cseparators\u3000here",
+        "Ünïcödé…¿qué? ——dashes—and «guillemets»",
+        "",
+    ],
+)
+def test_word_punct_tokenizer_is_its_regex_on_the_whole_text(text):
+    tokenizer = WordPunctTokenizer()
+    assert tokenizer.tokenize(text) == tokenizer.pattern.findall(text)

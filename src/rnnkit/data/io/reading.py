@@ -130,13 +130,16 @@ class BadLinePolicy:
             self.finish()
 
 
-def read_lines(path: str | Path, policy: BadLinePolicy | None = None) -> Iterator[tuple[int, str]]:
+def read_lines(
+    path: str | Path, policy: BadLinePolicy | None = None, keep_bad: bool = False
+) -> Iterator[tuple[int, str | None]]:
     """``(line_number, text)`` for each line of the UTF-8 file ``path`` (numbers start at 1).
 
     The line ending (``\\n``, ``\\r\\n``) and a UTF-8 byte-order mark at the start of the file
     are removed; blank lines are yielded like any other (the format decides what they mean).
     A line that is not valid UTF-8 goes to ``policy`` (default: raise) as
-    ``"not valid UTF-8: byte 0xe9 at column 12"`` and is not yielded.
+    ``"not valid UTF-8: byte 0xe9 at column 12"`` and is not yielded (``keep_bad=True``: yielded
+    as ``(line_number, None)`` once reported, for readers that keep two files in step).
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -154,6 +157,8 @@ def read_lines(path: str | Path, policy: BadLinePolicy | None = None) -> Iterato
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 policy.report(_not_utf8(raw, error), line_number, path)
+                if keep_bad:
+                    yield line_number, None
                 continue
             yield line_number, text
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Iterable, Iterator
+from itertools import chain
 from typing import Any
 
 from rnnkit.data.io.tokenizers import Tokenizer
@@ -70,16 +72,26 @@ class SentencePieceTokenizer(Tokenizer):
 
     # ---- learning ----------------------------------------------------------------------
 
-    def fit(self, texts: list[str]) -> None:
-        """Train the model on ``texts`` (the training split's sentences)."""
-        texts = [text for text in texts if text.strip()]
-        if not texts:
+    def fit(self, texts: Iterable[str]) -> None:
+        """Train the model on ``texts`` (the training split's sentences), streamed once: any
+        iterable, such as the lines of a file, and never held here as a list."""
+        sentences = (text for text in texts if text.strip())
+        first = next(sentences, None)
+        if first is None:
             raise ValueError("texts: expected training sentences to learn pieces from, got none")
+        seen = 0
+
+        def counted() -> Iterator[str]:
+            nonlocal seen
+            for text in chain((first,), sentences):
+                seen += 1
+                yield text
+
         sentencepiece = _sentencepiece()
         model = io.BytesIO()
         try:
             sentencepiece.SentencePieceTrainer.train(
-                sentence_iterator=iter(texts),
+                sentence_iterator=counted(),
                 model_writer=model,
                 vocab_size=self.vocab_size,
                 model_type=self.model_type,
@@ -91,7 +103,7 @@ class SentencePieceTokenizer(Tokenizer):
             message = str(error).split("] ", 1)[-1]
             raise ValueError(
                 f"vocab_size: SentencePiece cannot learn {self.vocab_size} pieces from "
-                f"{len(texts)} training sentences ({message})"
+                f"{seen} training sentences ({message})"
             ) from None
         self._load(model.getvalue())
 

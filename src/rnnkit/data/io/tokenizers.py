@@ -93,7 +93,17 @@ class WordPunctTokenizer(Tokenizer):
     pattern = re.compile(r"(?<=\w)'\w+|\w+|[^\w\s]")
 
     def tokenize(self, text: str) -> list[str]:
-        return self.pattern.findall(text)
+        # No token spans whitespace, and a word of letters and digits only (``isalnum``: what
+        # ``\w`` matches but ``_``) is one token: the regex runs on the other words only,
+        # which gives ``pattern.findall(text)`` about twice as fast.
+        tokens: list[str] = []
+        findall = self.pattern.findall
+        for word in text.split():
+            if word.isalnum():
+                tokens.append(word)
+            else:
+                tokens += findall(word)
+        return tokens
 
     def detokenize(self, tokens: list[str]) -> str:
         return " ".join(tokens)

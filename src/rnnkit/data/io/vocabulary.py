@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import repeat
 from typing import Any
 
 PAD, UNK, BOS, EOS = "<pad>", "<unk>", "<bos>", "<eos>"
@@ -97,14 +98,13 @@ class Vocabulary:
 
     def encode_counting(self, tokens: Sequence[str]) -> tuple[list[int], int]:
         """:meth:`encode`, and how many tokens were outside the vocabulary."""
-        index = self.index
-        ids = [index.get(token, -1) for token in tokens]
+        ids = list(map(self.index.get, tokens, repeat(-1)))
         unknown = ids.count(-1)
         if unknown:
             if self.unknown is None:
                 missing = next(t for t, i in zip(tokens, ids) if i < 0)
                 raise ValueError(f"token {missing!r} is not in the vocabulary and it has no {UNK}")
-            fallback = index[self.unknown]
+            fallback = self.index[self.unknown]
             ids = [fallback if i < 0 else i for i in ids]
         return ids, unknown
 
