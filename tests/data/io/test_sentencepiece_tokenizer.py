@@ -58,7 +58,7 @@ def test_the_datamodule_trains_it_on_the_training_split_only(tmp_path, monkeypat
 
     def recording_fit(self, texts):
         seen.append(list(texts))
-        original(self, texts)
+        original(self, seen[-1])
 
     monkeypatch.setattr(SentencePieceTokenizer, "fit", recording_fit)
     splits = {"train": TEXTS[:6], "val": ["a VALIDATION sentence ."], "test": ["QQQ test ."]}
@@ -76,7 +76,8 @@ def test_the_datamodule_trains_it_on_the_training_split_only(tmp_path, monkeypat
     dm.setup()
     assert seen == [TEXTS[:6], TEXTS[:6]]  # once per side, the (lower-cased) training text
     assert not any("validation" in token or "qqq" in token for token in dm.target_vocab.tokens)
-    assert dm.detokenize_target(dm.datasets["val"][0][3]) == "a validation sentence ."
+    val = dm.collate([dm.datasets["val"][0]])
+    assert dm.detokenize_target(val["target_tokens"][0]) == "a validation sentence ."
 
 
 def test_unfitted_and_oversized_models_are_clear_errors():

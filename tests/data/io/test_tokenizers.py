@@ -71,3 +71,12 @@ def test_word_punct_tokenizer_splits_punctuation_like_spacy():
 def test_word_punct_tokenizer_is_its_regex_on_the_whole_text(text):
     tokenizer = WordPunctTokenizer()
     assert tokenizer.tokenize(text) == tokenizer.pattern.findall(text)
+
+
+@pytest.mark.parametrize("tokenizer", [WordPunctTokenizer(), make_tokenizer("whitespace")])
+def test_word_separable_tokenizers_tokenize_word_by_word(tokenizer):
+    assert tokenizer.word_separable
+    text = "A man's t-shirt (red)!  it's 'quoted'\tand_so\u00a0on... Straße, x²"
+    by_word = [token for word in text.split() for token in tokenizer.tokenize(word)]
+    assert tokenizer.tokenize(text) == by_word
+    assert not make_tokenizer("character").word_separable  # spaces are tokens there

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import warnings
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from rnnkit.data.translation.parallel_text import (
     LengthBucketSampler,
     ParallelTextDataModule,
     build_tokenizer,
+    read_parallel_files,
 )
 from shared_data import shared_dataset
 
@@ -49,11 +51,11 @@ def test_line_i_translates_line_i(tmp_path):
     folder = write(tmp_path)
     dm = ParallelTextDataModule(str(folder))
     for split, pairs in zip(("train", "val", "test"), SPLITS.values()):
-        examples = dm.load_split(split)
+        examples = list(dm.load_split(split))
         assert [(e["source"], e["target"]) for e in examples] == pairs
-    assert dm.load_split("train")[2]["where"] == f"{folder / 'train.de'}, line 3"
+    assert list(dm.load_split("train"))[2]["where"] == f"{folder / 'train.de'}, line 3"
     reverse = ParallelTextDataModule(str(folder), source_language="en", target_language="de")
-    assert reverse.load_split("test")[0] == {
+    assert next(reverse.load_split("test")) == {
         "source": "A man sleeps.",
         "target": "Ein Mann schläft.",
         "where": f"{folder / 'test_2016_flickr.en'}, line 1",
@@ -68,7 +70,8 @@ def test_tokenizers_fit_on_train_and_round_trip_through_json(tmp_path, tokenizer
     dm = ParallelTextDataModule(str(write(tmp_path)), **options)
     dm.setup()
     source, target = TRAIN[0]
-    _, _, source_tokens, target_tokens = dm.datasets["train"][0]
+    batch = dm.collate(list(dm.datasets["train"]))
+    source_tokens, target_tokens = batch["source_tokens"][0], batch["target_tokens"][0]
     text = target.lower() if lowercase else target
     if tokenizer == "sentencepiece":
         assert dm.detokenize_target(target_tokens) == text  # lossless
@@ -79,7 +82,7 @@ def test_tokenizers_fit_on_train_and_round_trip_through_json(tmp_path, tokenizer
     assert "".join(source_tokens).replace("▁", "").replace(" ", "") == (
         (source.lower() if lowercase else source).replace(" ", "")
     )
-    train_tokens = {t for _, target_ids, _, tokens in dm.datasets["train"] for t in tokens}
+    train_tokens = {t for tokens in batch["target_tokens"] for t in tokens}
     assert set(dm.target_vocab.tokens[4:]) <= train_tokens  # fitted on train only
     artifacts = json.loads(json.dumps(dm.artifacts()))
     restored = ParallelTextDataModule("/nowhere", **options)
@@ -137,15 +140,40 @@ def test_empty_lines_name_file_and_line_or_drop_the_pair(tmp_path, name, line, e
         dm.setup()
     split = "test" if name.startswith("test") else "train"
     pairs = SPLITS["test_2016_flickr" if split == "test" else "train"]
-    kept = [(e[2], e[3]) for e in dm.datasets[split]]
-    assert len(kept) == len(pairs) - 1  # the pair, on both sides, and nothing else
+    kept = dm.collate(list(dm.datasets[split]))
+    assert len(kept["source_tokens"]) == len(pairs) - 1  # the pair, on both sides, only
+    assert len(kept["target_tokens"]) == len(pairs) - 1
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "pairs", "skipped"),
+    [
+        (b"a\n\nc\n\n\n", b"A\nB\nC\n", ["a", "c"], ["train.de, line 2: empty source"]),
+        (b"a\nb\n  \n", b"A\nB", ["a", "b"], []),  # trailing blank lines, no final LF
+        (b"a\n\xff\nc\n", b"A\n\nC\n", ["a", "c"], ["train.de, line 2: not valid UTF-8"]),
+        (b"a\n\n\nd\n", b"A\nB\n\nD\n", ["a", "d"], ["line 2: empty source", "line 3: empty"]),
+    ],
+)
+def test_streamed_pairs_skip_inner_empty_lines_only(tmp_path, source, target, pairs, skipped):
+    (tmp_path / "train.de").write_bytes(source)
+    (tmp_path / "train.en").write_bytes(target)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        policy_pairs = list(
+            read_parallel_files(tmp_path / "train.de", tmp_path / "train.en", on_bad_line="skip")
+        )
+    assert [p["source"] for p in policy_pairs] == pairs
+    assert [p["target"] for p in policy_pairs] == [p.upper() for p in pairs]
+    if skipped:
+        with pytest.raises(ValueError, match=re.escape(skipped[0])):
+            list(read_parallel_files(tmp_path / "train.de", tmp_path / "train.en"))
 
 
 def test_val_prefix_null_carves_validation_and_test_prefix_null_has_no_test(tmp_path):
     dm = ParallelTextDataModule(
         str(write(tmp_path)), val_prefix=None, test_prefix=None, val_ratio=0.2
     )
-    sizes = [len(dm.load_split(split)) for split in ("train", "val", "test")]
+    sizes = [len(list(dm.load_split(split))) for split in ("train", "val", "test")]
     assert sizes == [4, 1, 0]
 
 
@@ -241,7 +269,7 @@ def test_full_multi30k_has_the_known_counts():
         "val": 1_014,
         "test": 1_000,
     }
-    assert dm.datasets["train"][0][3] == [
+    assert dm.collate([dm.datasets["train"][0]])["target_tokens"][0] == [
         "two",
         "young",
         ",",

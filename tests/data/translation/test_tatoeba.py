@@ -51,19 +51,19 @@ def test_first_two_columns_extra_columns_ignored(tmp_path, reverse):
     dm = module(write(tmp_path), reverse=reverse)
     expected = [(de, en) if reverse else (en, de) for en, de in PAIRS]
     assert sorted(all_pairs(dm)) == sorted(expected)
-    assert dm.read_pairs()[3]["where"] == f"{tmp_path / 'deu.txt'}, line 4"
+    assert list(dm.read_pairs())[3]["where"] == f"{tmp_path / 'deu.txt'}, line 4"
 
 
 def test_split_is_deterministic_disjoint_by_source_and_by_ratio(tmp_path):
     dm = module(write(tmp_path))
-    splits = {s: dm.load_split(s) for s in ("train", "val", "test")}
+    splits = {s: list(dm.load_split(s)) for s in ("train", "val", "test")}
     sources = {s: {e["source"] for e in examples} for s, examples in splits.items()}
     assert not (sources["train"] & sources["val"] or sources["train"] & sources["test"])
     assert not sources["val"] & sources["test"]
     distinct = len({en for en, _ in PAIRS})  # 11
     assert (len(sources["val"]), len(sources["test"])) == (round(0.2 * distinct),) * 2
     again = module(tmp_path / "deu.txt")
-    assert {s: again.load_split(s) for s in splits} == splits  # deterministic
+    assert {s: list(again.load_split(s)) for s in splits} == splits  # deterministic
     other = module(write(tmp_path), split_seed=1)
     assert {e["source"] for e in other.load_split("test")} != sources["test"]
 
@@ -81,7 +81,9 @@ def test_split_by_source_keeps_file_order_and_rejects_empty_splits():
 def test_fits_on_train_only_and_round_trips_through_json(tmp_path):
     dm = module(write(tmp_path), reverse=True, source_tokenizer="word_punct", lowercase=True)
     dm.setup()
-    train_tokens = {t for e in dm.datasets["train"] for t in e[2]}
+    train_tokens = {
+        t for tokens in dm.collate(dm.datasets["train"])["source_tokens"] for t in tokens
+    }
     assert set(dm.source_vocab.tokens[2:]) == train_tokens
     restored = module(Path("/nowhere.txt"), reverse=True, source_tokenizer="word_punct")
     restored.restore(json.loads(json.dumps(dm.artifacts())))

@@ -37,7 +37,7 @@ def test_vocabularies_are_separate_and_fitted_on_train_only():
     assert "bird" not in data.source_vocab and "vogel" not in data.target_vocab  # val only
     assert "katze" in data.target_vocab and "katze" not in data.source_vocab
     assert BOS in data.target_vocab and EOS in data.target_vocab and BOS not in data.source_vocab
-    assert data.encode(SPLITS["val"][0])[1][-1] == data.target_vocab.id(UNK)
+    assert data.encode(SPLITS["val"][0])["target"][-1] == data.target_vocab.id(UNK)
 
 
 def test_batch_layout_shifts_the_target_by_bos_and_eos():

@@ -21,6 +21,10 @@ class Tokenizer:
     """
 
     name = ""
+    word_separable = False
+    """True when no token spans whitespace and a word's tokens do not depend on its neighbours:
+    ``tokenize(text)`` is then ``tokenize(word)`` of each word of ``text.split()`` in turn, so a
+    caller may tokenise (and count, and look up) each distinct word once."""
 
     def tokenize(self, text: str) -> list[str]:
         raise NotImplementedError
@@ -46,6 +50,7 @@ class WhitespaceTokenizer(Tokenizer):
     """Words separated by whitespace; joined back with single spaces."""
 
     name = "whitespace"
+    word_separable = True
 
     def tokenize(self, text: str) -> list[str]:
         return text.split()
@@ -90,6 +95,7 @@ class WordPunctTokenizer(Tokenizer):
     """
 
     name = "word_punct"
+    word_separable = True
     pattern = re.compile(r"(?<=\w)'\w+|\w+|[^\w\s]")
 
     def tokenize(self, text: str) -> list[str]:

@@ -218,22 +218,17 @@ class BuiltinTranslationDataModule(TranslationDataModule):
     def load_split(self, split: str) -> list[dict[str, Any]]:
         return load(split, seed=self.data_seed, **self.sizes)
 
-    def source_tokens(self, example: dict[str, Any]) -> list[str]:
-        source = example.get("source")
-        if isinstance(source, str):  # raw input: English words, punctuation attached
-            tokens = tokenize_english(source.lower())
-            if not tokens:
-                raise ValueError(f"source: no English number words in {source!r}")
-            return tokens
-        return super().source_tokens(example)
-
     def parse_raw(self, raw: str) -> list[dict[str, Any]]:
         """English number words (``"one thousand, two hundred and thirty-four"``), a whole
         number in digits (``1234``, converted with num2words), or a path to a UTF-8 text file
-        with one of these per line."""
+        with one of these per line; each becomes the English tokens (punctuation split off)."""
         examples = super().parse_raw(raw)
         for example in examples:
             text = example["source"].replace("_", "")
             if text.isdigit():
-                example["source"] = english_words(int(text))
+                text = english_words(int(text))
+            tokens = tokenize_english(text.lower())
+            if not tokens:
+                raise ValueError(f"source: no English number words in {example['source']!r}")
+            example["source"] = tokens
         return examples

@@ -4,10 +4,13 @@ including learned ones (SentencePiece) fitted on the training split only."""
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler
 
@@ -21,7 +24,7 @@ from rnnkit.data.io.reading import (
 )
 from rnnkit.data.io.sentencepiece_tokenizer import SentencePieceTokenizer
 from rnnkit.data.io.tokenizers import TOKENIZERS, WordPunctTokenizer, make_tokenizer
-from rnnkit.data.translation.datamodule import TranslationDataModule
+from rnnkit.data.translation.datamodule import TranslationDataModule, sequence_lengths
 
 TEXT_TOKENIZERS = (*sorted(TOKENIZERS), WordPunctTokenizer.name, SentencePieceTokenizer.name)
 """Tokenizer names of the datamodules in this module."""
@@ -43,20 +46,23 @@ class LengthBucketSampler(Sampler[list[int]]):
     """Training batches of sentences of similar lengths, as torchtext's ``BucketIterator``.
 
     Every epoch: shuffle the examples, cut them into pools of ``pool_batches`` batches, sort
-    each pool by length, cut it into batches and shuffle the batches. Padding, and so the
-    steps a recurrent decoder runs, shrink to about the pool's typical length, while batches
-    stay random. Deterministic for a given ``seed`` (epoch ``e`` uses ``seed + e``).
+    each pool by length (stably), cut it into batches and shuffle the batches. Padding, and so
+    the steps a recurrent decoder runs, shrink to about the pool's typical length, while batches
+    stay random. Deterministic for a given ``seed`` (epoch ``e`` uses ``seed + e``). The order
+    is computed with numpy: a few arrays of ``N`` integers, whatever the dataset's size.
 
     Args:
-        lengths: a sortable length per example, e.g. ``(target length, source length)``.
+        lengths: a sortable length per example, ``(N,)`` or ``(N, K)`` integers compared column
+            by column, e.g. ``(target length, source length)`` rows.
         batch_size: examples per batch (the last batch of a pool may be smaller).
         seed: the shuffling seed; ``pool_batches``: batches per sorted pool.
     """
 
     def __init__(
-        self, lengths: list[Any], batch_size: int, seed: int = 0, pool_batches: int = 50
+        self, lengths: Any, batch_size: int, seed: int = 0, pool_batches: int = 50
     ) -> None:
-        self.lengths = list(lengths)
+        lengths = np.asarray(lengths, dtype=np.int64)
+        self.keys = lengths.reshape(len(lengths), -1)
         self.batch_size = batch_size
         self.seed = seed
         self.pool_size = batch_size * pool_batches
@@ -65,16 +71,18 @@ class LengthBucketSampler(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         self.epoch += 1
-        order = torch.randperm(len(self.lengths), generator=generator).tolist()
+        order = torch.randperm(len(self.keys), generator=generator).numpy()
         batches = []
         for start in range(0, len(order), self.pool_size):
-            pool = sorted(order[start : start + self.pool_size], key=self.lengths.__getitem__)
+            pool = order[start : start + self.pool_size]
+            keys = self.keys[pool]
+            pool = pool[np.lexsort(keys.T[::-1])]  # stable: ties keep the shuffled order
             batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
         for index in torch.randperm(len(batches), generator=generator).tolist():
-            yield batches[index]
+            yield batches[index].tolist()
 
     def __len__(self) -> int:
-        pools, rest = divmod(len(self.lengths), self.pool_size)
+        pools, rest = divmod(len(self.keys), self.pool_size)
         per_pool = -(-self.pool_size // self.batch_size)
         return pools * per_pool + -(-rest // self.batch_size)
 
@@ -126,8 +134,10 @@ class TextPairDataModule(TranslationDataModule):
     def train_dataloader(self) -> DataLoader:
         if not self.bucket_by_length:
             return super().train_dataloader()
-        examples = self.datasets["train"]  # encoded: (source ids, target ids, ...)
-        lengths = [(len(e[1]), len(e[0])) for e in examples]
+        examples = self.datasets["train"]
+        lengths = np.stack(
+            [sequence_lengths(examples, "target"), sequence_lengths(examples, "source")], axis=1
+        )
         return DataLoader(
             examples,
             batch_sampler=LengthBucketSampler(lengths, self.batch_size, self.seed),
@@ -139,51 +149,52 @@ class TextPairDataModule(TranslationDataModule):
 
 def read_parallel_files(
     source_file: Path, target_file: Path, on_bad_line: str = "error"
-) -> list[dict[str, Any]]:
-    """Pairs ``{"source", "target", "where"}`` from two line-aligned UTF-8 files.
+) -> Iterator[dict[str, Any]]:
+    """Pairs ``{"source", "target", "where"}`` from two line-aligned UTF-8 files, streamed: both
+    files are read line by line, in step.
 
     Blank lines at the end of a file are ignored; then both files must have the same number
-    of lines (else a ValueError naming both files and their counts, whatever
+    of lines (else, at the end, a ValueError naming both files and their counts, whatever
     ``on_bad_line``). A pair with an empty side (or bytes that are not UTF-8) is a bad line:
     an error naming the file and line, or, with ``"skip"``, the pair is dropped and counted.
+    An empty line is reported once a later line of both files has text (until then it may be
+    one of the trailing blank lines).
     """
     with BadLinePolicy(source_file, on_bad_line) as policy:
-        lines, counts = [], []
-        for file in (source_file, target_file):
-            texts = dict(read_lines(file, policy))
-            count = _line_count(file)
-            while count and not texts.get(count, "x").strip():
-                count -= 1  # trailing blank lines
-            lines.append(texts)
-            counts.append(count)
-        if counts[0] != counts[1]:
+        files = (source_file, target_file)
+        lines = zip_longest(*(read_lines(file, policy, keep_bad=True) for file in files))
+        where = f"{source_file}, line "
+        last = [0, 0]  # per file, the last line with text (or bytes that are not UTF-8)
+        pending: deque[tuple[int, int]] = deque()  # (line, side) of empty sides not reported
+        for number, (source_line, target_line) in enumerate(lines, start=1):
+            # A line's text, stripped: "" when blank or past the end, None when not UTF-8.
+            source = "" if source_line is None else source_line[1]
+            target = "" if target_line is None else target_line[1]
+            source = source if source is None else source.strip()
+            target = target if target is None else target.strip()
+            if source and target and not pending:  # the usual pair: text on both sides
+                last[0] = last[1] = number
+                yield {"source": source, "target": target, "where": f"{where}{number}"}
+                continue
+            texts = (source, target)
+            for side, text in enumerate(texts):
+                if text is None or text:
+                    last[side] = number
+            if "" in texts and None not in texts:
+                pending.append((number, texts.index("")))
+            while pending and pending[0][0] <= min(last):  # inside both files: a bad line
+                line, side = pending.popleft()
+                name = ("source", "target")[side]
+                policy.report(
+                    f"empty {name} sentence (expected text on every line)", line, files[side]
+                )
+            if source and target:  # text on both sides, after the reports above
+                yield {"source": source, "target": target, "where": f"{where}{number}"}
+        if last[0] != last[1]:
             raise ValueError(
-                f"{source_file} has {counts[0]} lines but {target_file} has {counts[1]}; line i "
+                f"{source_file} has {last[0]} lines but {target_file} has {last[1]}; line i "
                 "of one must translate line i of the other"
             )
-        pairs = []
-        for number in range(1, counts[0] + 1):
-            source, target = lines[0].get(number), lines[1].get(number)
-            if source is None or target is None:
-                continue  # not UTF-8: already reported (skipped) by read_lines
-            for side, text, file in (
-                ("source", source, source_file),
-                ("target", target, target_file),
-            ):
-                if not text.strip():
-                    policy.report(
-                        f"empty {side} sentence (expected text on every line)", number, file
-                    )
-                    break
-            else:
-                where = f"{source_file}, line {number}"
-                pairs.append({"source": source.strip(), "target": target.strip(), "where": where})
-    return pairs
-
-
-def _line_count(file: Path) -> int:
-    data = file.read_bytes()
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
 class ParallelTextDataModule(TextPairDataModule):
@@ -237,7 +248,7 @@ class ParallelTextDataModule(TextPairDataModule):
         self.prefixes = {"train": train_prefix, "val": val_prefix, "test": test_prefix}
         self.val_ratio = check_fraction(val_ratio, "val_ratio")
         self.split_seed = split_seed
-        self._carved: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+        self._carved: np.ndarray | None = None
 
     def files(self, prefix: str) -> tuple[Path, Path]:
         """The source and target files of a split prefix."""
@@ -246,24 +257,50 @@ class ParallelTextDataModule(TextPairDataModule):
             self.path / f"{prefix}.{self.target_language}",
         )
 
-    def _read(self, split: str) -> list[dict[str, Any]]:
-        source_file, target_file = self.files(self.prefixes[split])
-        for file in (source_file, target_file):
+    def _files_of(self, split: str) -> tuple[Path, Path]:
+        """The split's two files, which must exist."""
+        files = self.files(self.prefixes[split])
+        for file in files:
             if not file.is_file():
                 raise FileNotFoundError(
                     f"{file}: not found ({split}_prefix={self.prefixes[split]!r}); put the file "
                     "there or point data.path at its folder"
                 )
-        pairs = read_parallel_files(source_file, target_file, self.on_bad_line)
-        if split == "train" and not pairs:
-            raise ValueError(f"{source_file}: expected at least one training pair, found none")
-        return pairs
+        return files
 
-    def load_split(self, split: str) -> list[dict[str, Any]]:
+    def source_files(self) -> list[Path]:
+        splits = [split for split in SPLITS if self.prefixes[split] is not None]
+        return [file for split in splits for file in self._files_of(split)]
+
+    def _read(self, split: str) -> Iterator[dict[str, Any]]:
+        source_file, target_file = self._files_of(split)
+        empty = True
+        for pair in read_parallel_files(source_file, target_file, self.on_bad_line):
+            empty = False
+            yield pair
+        if split == "train" and empty:
+            raise ValueError(f"{source_file}: expected at least one training pair, found none")
+
+    def _carved_mask(self) -> np.ndarray:
+        """``(N,)`` bool over the training file's pairs: those carved for validation
+        (``val_prefix=None``), as :func:`split_off` carves them; counted in one pass."""
+        if self._carved is None:
+            size = sum(1 for _ in self._read("train"))
+            _, carved = split_off(range(size), self.val_ratio, self.split_seed)
+            self._carved = np.zeros(size, dtype=bool)
+            self._carved[carved] = True
+        return self._carved
+
+    def load_split(self, split: str) -> Iterator[dict[str, Any]]:
+        """The split's pairs, streamed from its files (a generator)."""
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {list(SPLITS)}, got {split!r}")
         if split in ("train", "val") and self.prefixes["val"] is None:
-            if self._carved is None:
-                self._carved = split_off(self._read("train"), self.val_ratio, self.split_seed)
-            return self._carved[0] if split == "train" else self._carved[1]
-        return [] if self.prefixes[split] is None else self._read(split)
+            return self._carve(split == "val")
+        return iter(()) if self.prefixes[split] is None else self._read(split)
+
+    def _carve(self, carved: bool) -> Iterator[dict[str, Any]]:
+        mask = self._carved_mask()
+        for index, pair in enumerate(self._read("train")):
+            if mask[index] == carved:
+                yield pair

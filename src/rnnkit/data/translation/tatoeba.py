@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,25 +22,42 @@ def split_by_source(
     the first ``round(test_ratio * n)`` go to test, the next ``round(val_ratio * n)`` to val,
     the rest to train. All translations of one sentence thus land in the same split (Tatoeba
     has many sentences with several translations: splitting pairs at random would leak them
-    into the test set). Pairs keep the file's order within each split.
+    into the test set). Pairs keep the file's order within each split. (The split of each
+    source sentence is :func:`assign_sources`, which needs only their counts.)
     """
-    sources = list(dict.fromkeys(pair["source"] for pair in pairs))
+    split_of = assign_sources(
+        Counter(pair["source"] for pair in pairs), val_ratio, test_ratio, seed
+    )
+    splits: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
+    for pair in pairs:
+        splits[split_of.get(pair["source"], "train")].append(pair)
+    return splits
+
+
+def assign_sources(
+    source_counts: Mapping[str, int], val_ratio: float, test_ratio: float, seed: int = 0
+) -> dict[str, str]:
+    """The split of each val and test source sentence (the others are train), as
+    :func:`split_by_source` makes it, from the pairs per source sentence in order of first
+    appearance (a :class:`~collections.Counter` of the file's source column)."""
+    sources = list(source_counts)
     random.Random(seed).shuffle(sources)
     num_test = round(test_ratio * len(sources))
     num_val = round(val_ratio * len(sources))
     split_of = {s: "test" for s in sources[:num_test]}
     split_of.update({s: "val" for s in sources[num_test : num_test + num_val]})
-    splits: dict[str, list[dict[str, Any]]] = {split: [] for split in SPLITS}
-    for pair in pairs:
-        splits[split_of.get(pair["source"], "train")].append(pair)
-    empty = [split for split, members in splits.items() if not members]
+    sizes = Counter({"train": sum(source_counts.values())})
+    for source, split in split_of.items():
+        sizes[split] += source_counts[source]
+        sizes["train"] -= source_counts[source]
+    empty = [split for split in SPLITS if not sizes[split]]
     if empty:
         raise ValueError(
             f"val_ratio: {len(sources)} distinct source sentences split by val_ratio={val_ratio} "
             f"and test_ratio={test_ratio} leave the {empty[0]} split empty; use more data or "
             "other ratios"
         )
-    return splits
+    return split_of
 
 
 class TatoebaDataModule(TextPairDataModule):
@@ -93,16 +112,23 @@ class TatoebaDataModule(TextPairDataModule):
         self.file = file if file.is_absolute() or path is None else Path(str(path)) / file
         self.reverse = reverse
         self.split_seed = split_seed
-        self._splits: dict[str, list[dict[str, Any]]] | None = None
+        self._split_of: dict[str, str] | None = None
 
-    def read_pairs(self) -> list[dict[str, Any]]:
-        """Every pair of the file, in order (source and target per ``reverse``)."""
+    def source_files(self) -> list[Path]:
+        self._check_file()
+        return [self.file]
+
+    def _check_file(self) -> None:
         if not self.file.is_file():
             raise FileNotFoundError(
                 f"{self.file}: not found; put the pair file there (e.g. deu.txt from "
                 "manythings.org/anki) or point data.file at it"
             )
-        pairs, blank = [], None
+
+    def read_pairs(self) -> Iterator[dict[str, Any]]:
+        """Every pair of the file, in order (source and target per ``reverse``), streamed."""
+        self._check_file()
+        empty, blank = True, None
         with BadLinePolicy(self.file, self.on_bad_line) as policy:
             for number, text in read_lines(self.file, policy):
                 if not text.strip():
@@ -124,18 +150,25 @@ class TatoebaDataModule(TextPairDataModule):
                     policy.report(f"empty sentence in column {1 if not first else 2}", number)
                     continue
                 source, target = (second, first) if self.reverse else (first, second)
-                pairs.append(
-                    {"source": source, "target": target, "where": f"{self.file}, line {number}"}
-                )
-        if not pairs:
+                empty = False
+                yield {"source": source, "target": target, "where": f"{self.file}, line {number}"}
+        if empty:
             raise ValueError(f"{self.file}: expected sentence pairs, found none")
-        return pairs
 
-    def load_split(self, split: str) -> list[dict[str, Any]]:
+    def _assignment(self) -> dict[str, str]:
+        """The val/test split of each source sentence (:func:`assign_sources`), from one pass
+        over the file that counts the pairs of each distinct source sentence."""
+        if self._split_of is None:
+            counts = Counter(pair["source"] for pair in self.read_pairs())
+            self._split_of = assign_sources(
+                counts, self.val_ratio, self.test_ratio, self.split_seed
+            )
+        return self._split_of
+
+    def load_split(self, split: str) -> Iterator[dict[str, Any]]:
+        """The split's pairs, streamed from the file (a generator)."""
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {list(SPLITS)}, got {split!r}")
-        if self._splits is None:
-            self._splits = split_by_source(
-                self.read_pairs(), self.val_ratio, self.test_ratio, self.split_seed
-            )
-        return self._splits[split]
+        split_of = self._assignment()
+        pairs = self.read_pairs()
+        return (pair for pair in pairs if split_of.get(pair["source"], "train") == split)
