@@ -117,6 +117,15 @@ def test_settings_that_change_the_arrays_rebuild(tmp_path, counted_reads, change
     assert bool(counted_reads) is rebuilds
 
 
+def test_another_encoding_version_rebuilds(tmp_path, counted_reads, monkeypatch):
+    folder, cache = write_multi30k(tmp_path / "data"), tmp_path / "cache"
+    module(folder, cache).setup()
+    counted_reads.clear()
+    monkeypatch.setattr(ParallelTextDataModule, "encoding_version", 2)
+    module(folder, cache).setup()
+    assert counted_reads == ["train", "train", "val", "test"]
+
+
 def test_a_changed_file_rebuilds(tmp_path, counted_reads):
     folder, cache = write_multi30k(tmp_path / "data"), tmp_path / "cache"
     module(folder, cache).setup()

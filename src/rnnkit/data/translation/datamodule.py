@@ -67,6 +67,9 @@ class TranslationDataModule(RnnkitDataModule):
     """
 
     task = "translation"
+    encoding_version = 1
+    """Part of the prepared data's key: raise it when the encoded fields change, so data
+    prepared by an older rnnkit is prepared again rather than misread."""
 
     def __init__(
         self,
@@ -143,6 +146,7 @@ class TranslationDataModule(RnnkitDataModule):
         """The plain settings, the tokenizers' names and options (not the batching)."""
         settings = super().preparation_settings()
         settings.pop("bucket_by_length", None)  # shapes batches, not the prepared arrays
+        settings["encoding"] = self.encoding_version
         for side in ("source", "target"):
             tokenizer = getattr(self, f"{side}_tokenizer")
             options = {
