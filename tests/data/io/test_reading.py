@@ -10,6 +10,7 @@ import pytest
 from rnnkit.data.io.reading import (
     BadLinePolicy,
     BadLineWarning,
+    carved_mask,
     check_on_bad_line,
     read_blocks,
     read_lines,
@@ -125,6 +126,24 @@ def test_split_off_is_stratified_disjoint_and_deterministic(fraction, seed):
 
 def test_split_off_depends_on_the_seed():
     assert split_off(EXAMPLES, 0.2, 0)[1] != split_off(EXAMPLES, 0.2, 1)[1]
+
+
+@pytest.mark.parametrize("stratified", [True, False])
+@pytest.mark.parametrize("seed", [0, 3])
+def test_carved_mask_from_a_stream_of_labels_is_what_split_off_carves(stratified, seed):
+    group = (lambda e: e["label"]) if stratified else None
+    _, carved = split_off(EXAMPLES, 0.2, seed, group=group)
+    labels = (e["label"] if stratified else None for e in EXAMPLES)  # a generator, read once
+    mask = carved_mask(labels, 0.2, seed)
+    assert mask.dtype == bool and mask.shape == (len(EXAMPLES),)
+    assert [e for e, out in zip(EXAMPLES, mask) if out] == carved
+
+
+def test_carved_mask_refuses_a_fraction_that_leaves_a_part_empty():
+    with pytest.raises(
+        ValueError, match="^val_ratio: 0.1 of 3 examples leaves 3 to train on and 0"
+    ):
+        carved_mask(["a", "b", "c"], 0.1)
 
 
 @pytest.mark.parametrize("fraction", [0, 1, -0.1, 1.5, "0.1", True, 0.001])

@@ -37,11 +37,13 @@ import csv
 import random
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+
+import numpy as np
 
 ON_BAD_LINE = ("error", "skip")
 """The values of every loader's ``on_bad_line`` option."""
@@ -330,27 +332,48 @@ def split_off(
 
     Deterministic for a given ``seed`` and input order, and stratified when ``group`` is given
     (e.g. the label): each group gives up ``round(fraction * size)`` of its examples, so the
-    carved split keeps the class balance. Both parts keep the input order.
+    carved split keeps the class balance. Both parts keep the input order. The carved
+    examples are those of :func:`carved_mask`.
+
+    Raises:
+        ValueError: ``fraction`` is not in ``(0, 1)``, or leaves a part empty (named
+            ``argument``).
+    """
+    groups = [group(example) if group is not None else None for example in examples]
+    carved = carved_mask(groups, fraction, seed, argument)
+    kept_part = [e for e, out in zip(examples, carved) if not out]
+    carved_part = [e for e, out in zip(examples, carved) if out]
+    return kept_part, carved_part
+
+
+def carved_mask(
+    groups: Iterable[Any], fraction: float, seed: int = 0, argument: str = "val_ratio"
+) -> np.ndarray:
+    """``(n,)`` bool: which of ``n`` examples :func:`split_off` carves, from their groups only.
+
+    ``groups`` gives each example's group in order (its label, or None for no stratification),
+    so a reader can carve a split it streams: one pass collects the labels, a second yields
+    the examples on either side of the mask, and no list of examples is ever held.
 
     Raises:
         ValueError: ``fraction`` is not in ``(0, 1)``, or leaves a part empty (named
             ``argument``).
     """
     check_fraction(fraction, argument)
-    groups: dict[Any, list[int]] = defaultdict(list)
-    for index, example in enumerate(examples):
-        groups[group(example) if group is not None else None].append(index)
+    members: dict[Any, list[int]] = defaultdict(list)
+    size = 0
+    for size, key in enumerate(groups, start=1):
+        members[key].append(size - 1)
     rng = random.Random(seed)
-    carved_indices: set[int] = set()
-    for key in sorted(groups, key=repr):
-        indices = groups[key]
+    carved = np.zeros(size, dtype=bool)
+    for key in sorted(members, key=repr):
+        indices = members.pop(key)
         rng.shuffle(indices)
-        carved_indices.update(indices[: round(fraction * len(indices))])
-    kept = [e for i, e in enumerate(examples) if i not in carved_indices]
-    carved = [e for i, e in enumerate(examples) if i in carved_indices]
-    if not kept or not carved:
+        carved[indices[: round(fraction * len(indices))]] = True
+    taken = int(carved.sum())
+    if taken == 0 or taken == size:
         raise ValueError(
-            f"{argument}: {fraction} of {len(examples)} examples leaves "
-            f"{len(kept)} to train on and {len(carved)} to validate on; expected both non-empty"
+            f"{argument}: {fraction} of {size} examples leaves "
+            f"{size - taken} to train on and {taken} to validate on; expected both non-empty"
         )
-    return kept, carved
+    return carved
