@@ -44,7 +44,7 @@ def test_reads_the_layout_from_the_parent_or_the_acl_imdb_folder(tmp_path, inner
     dm = IMDBDataModule(path=str(tmp_path / "aclImdb" if inner else tmp_path), val_ratio=0.25)
     dm.setup()
     assert {s: len(d) for s, d in dm.datasets.items()} == {"train": 12, "val": 4, "test": 16}
-    test = dm.load_split("test")
+    test = list(dm.load_split("test"))
     assert Counter(e["label"] for e in test) == {"negative": 8, "positive": 8}
     assert all("<br" not in e["text"] and "unsup" not in e["source"] for e in test)
     assert test[0]["text"] == "Dull from start to end. Avoid number 0!"
@@ -61,7 +61,7 @@ def test_tokens_split_punctuation_and_are_cut_to_max_tokens(tmp_path):
 def test_validation_is_carved_deterministically_and_stratified(tmp_path):
     write_imdb(tmp_path)
     carve = {
-        key: IMDBDataModule(path=str(tmp_path), val_ratio=0.25, **options).load_split("val")
+        key: list(IMDBDataModule(path=str(tmp_path), val_ratio=0.25, **options).load_split("val"))
         for key, options in {
             "a": {"split_seed": 0},
             "b": {"split_seed": 0, "seed": 5},  # the shuffling seed does not move the split
@@ -70,7 +70,7 @@ def test_validation_is_carved_deterministically_and_stratified(tmp_path):
     }
     assert carve["a"] == carve["b"] != carve["c"]
     assert Counter(e["label"] for e in carve["a"]) == {"negative": 2, "positive": 2}
-    train = IMDBDataModule(path=str(tmp_path), val_ratio=0.25).load_split("train")
+    train = list(IMDBDataModule(path=str(tmp_path), val_ratio=0.25).load_split("train"))
     assert not {e["source"] for e in train} & {e["source"] for e in carve["a"]}
 
 

@@ -59,7 +59,7 @@ def test_reads_the_glue_layout_and_strips_the_trailing_space(tmp_path):
     dm = SST2DataModule(path=str(write_sst2(tmp_path / "sst2")))
     dm.setup()
     for split, rows in {"train": TRAIN, "val": DEV, "test": TEST}.items():
-        examples = dm.load_split(split)
+        examples = list(dm.load_split(split))
         assert [(e["text"], e["label"]) for e in examples] == [(s, NAMES[y]) for s, y in rows]
     assert dm.spec["label_names"] == ["negative", "positive"]
     assert {s: len(d) for s, d in dm.datasets.items()} == {"train": 5, "val": 2, "test": 2}
@@ -207,7 +207,7 @@ def test_full_sst2_has_the_known_counts():
         "val": {"negative": 428, "positive": 444},  # 872
         "test": {"negative": 912, "positive": 909},  # 1,821
     }
-    train = dm.load_split("train")
+    train = list(dm.load_split("train"))
     assert all(e["text"] == e["text"].strip() for e in train)
     assert train[0]["text"] == "hide new secretions from the parental units"
     unlabelled = dm.parse_raw(str(folder / "test.tsv"))

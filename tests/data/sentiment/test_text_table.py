@@ -6,11 +6,13 @@ import csv
 import io
 import json
 import re
+import warnings
 
 import pytest
 import torch
 
 from rnnkit.data.io.reading import BadLineWarning
+from rnnkit.data.sentiment import text_table
 from rnnkit.data.sentiment.text_table import TextTableDataModule
 
 FORMATS = ("tsv", "csv", "jsonl")
@@ -75,7 +77,7 @@ def test_reads_every_format(tmp_path, fmt):
     dm = module(tmp_path, fmt, batch_size=2)
     dm.setup()
     for split, rows in ROWS.items():
-        examples = dm.load_split(split)
+        examples = list(dm.load_split(split))
         assert [(e["text"], e["label"]) for e in examples] == rows
         first_line = 2 if header(fmt) else 1
         assert examples[0]["source"] == f"{tmp_path / f'{split}.{fmt}'}, line {first_line}"
@@ -90,8 +92,8 @@ def test_artifacts_fit_on_train_only_and_round_trip_through_json(tmp_path, fmt):
     dm = module(tmp_path, fmt)
     dm.setup()
     assert "unseenword" not in dm.vocab and '"joy"' in dm.vocab  # quotes kept as text
-    unseen = dm.load_split("val")[2]
-    assert dm.encode(unseen)[0][0] == dm.vocab.index[dm.vocab.unknown]
+    unseen = list(dm.load_split("val"))[2]
+    assert dm.encode(unseen)["tokens"][0] == dm.vocab.index[dm.vocab.unknown]
     restored = module(tmp_path, fmt)
     restored.restore(json.loads(json.dumps(dm.artifacts())))
     assert restored.spec == dm.spec
@@ -114,10 +116,10 @@ def test_csv_quoted_field_spanning_lines_keeps_line_numbers(tmp_path):
     )
     dm = TextTableDataModule(train_file=str(path), val_file=str(path))
     with pytest.raises(ValueError, match=r"train\.csv, line 5: expected 2 ','-separated columns"):
-        dm.load_split("train")
+        list(dm.load_split("train"))
     dm = TextTableDataModule(train_file=str(path), val_file=str(path), on_bad_line="skip")
     with pytest.warns(BadLineWarning, match="line 5"):
-        examples = dm.load_split("train")
+        examples = list(dm.load_split("train"))
     assert examples[0]["text"] == "first line\nsecond, line"
     assert examples[0]["source"].endswith("line 2") and examples[1]["source"].endswith("line 4")
 
@@ -167,12 +169,12 @@ def test_validation_is_carved_from_train_when_no_val_file(tmp_path):
     write(tmp_path / "train.tsv", "tsv", rows)
     dm = TextTableDataModule(path=str(tmp_path), train_file="train.tsv", val_ratio=0.25)
     dm.setup()
-    train, val = dm.load_split("train"), dm.load_split("val")
-    assert len(train) == 30 and len(val) == 10 and dm.load_split("test") == []
+    train, val = list(dm.load_split("train")), list(dm.load_split("val"))
+    assert len(train) == 30 and len(val) == 10 and list(dm.load_split("test")) == []
     assert sorted(e["label"] for e in val) == ["neg"] * 5 + ["pos"] * 5
     assert not {e["text"] for e in train} & {e["text"] for e in val}
     again = TextTableDataModule(path=str(tmp_path), train_file="train.tsv", val_ratio=0.25)
-    assert again.load_split("val") == val
+    assert list(again.load_split("val")) == val
 
 
 def test_parse_raw_reads_a_table_file_or_a_sentence(tmp_path):
@@ -184,6 +186,16 @@ def test_parse_raw_reads_a_table_file_or_a_sentence(tmp_path):
     assert [e["text"] for e in dm.parse_raw("a fine film")] == ["a fine film"]
     batch = dm.batch_from_raw(str(tmp_path / "test.tsv"))
     assert batch["tokens"].shape[0] == 2
+
+
+def test_parse_raw_reads_an_unlabelled_jsonl_file(tmp_path):
+    write_splits(tmp_path, "jsonl")
+    dm = module(tmp_path, "jsonl")
+    dm.setup()
+    (tmp_path / "input.jsonl").write_text('{"text": "fine film"}\n{"text": "dull"}\n')
+    table = dm.parse_raw(str(tmp_path / "input.jsonl"))
+    assert [(e["text"], e["label"]) for e in table] == [("fine film", None), ("dull", None)]
+    assert dm.batch_from_raw(str(tmp_path / "input.jsonl"))["labels"].tolist() == [-1, -1]
 
 
 # ---- bad data ----------------------------------------------------------------------------
@@ -250,11 +262,8 @@ BAD_LINES = {
     ),
     "label type": ("train", {"jsonl": (b'{"text": "x", "label": 1.5}', "string or integer label")}),
 }
-CASES = [
-    pytest.param(case, fmt, id=f"{case}-{fmt}")
-    for case, (_, by_format) in BAD_LINES.items()
-    for fmt in by_format
-]
+CASES_BY_ID = [(case, fmt) for case, (_, by_format) in BAD_LINES.items() for fmt in by_format]
+CASES = [pytest.param(case, fmt, id=f"{case}-{fmt}") for case, fmt in CASES_BY_ID]
 
 
 @pytest.mark.parametrize(("case", "fmt"), CASES)
@@ -285,6 +294,43 @@ def test_bad_line_is_skipped_with_one_counted_warning(tmp_path, case, fmt):
     assert {s: len(dm.datasets[s]) for s in ROWS} == {s: len(rows) for s, rows in ROWS.items()}
 
 
+def read_all(folder, fmt, mode):
+    """Each split's (text, label, source) and the bad-line warnings, or the error."""
+    dm = module(folder, fmt, on_bad_line=mode)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            splits = {split: [tuple(e.values()) for e in dm.load_split(split)] for split in ROWS}
+        except ValueError as error:
+            return str(error)
+    return splits, [str(w.message) for w in caught if w.category is BadLineWarning]
+
+
+@pytest.mark.parametrize("mode", ["error", "skip"])
+@pytest.mark.parametrize("case", [case for case, fmt in CASES_BY_ID if fmt == "tsv"] + [None])
+def test_tsv_chunks_made_at_once_give_what_rows_one_by_one_give(tmp_path, monkeypatch, case, mode):
+    if case is not None:
+        split, by_format = BAD_LINES[case]
+        write_splits(tmp_path, "tsv", {split: by_format["tsv"][0]})
+    else:
+        write_splits(tmp_path, "tsv")
+    expected = read_all(tmp_path, "tsv", mode)  # one chunk per file: the rows one by one
+    made_at_once = []
+    whole_chunk = text_table._TableRows.whole_chunk
+
+    def spied(rows, chunk):
+        examples = whole_chunk(rows, chunk)
+        made_at_once.append(examples is not None)
+        return examples
+
+    monkeypatch.setattr(text_table._TableRows, "whole_chunk", spied)
+    monkeypatch.setattr(text_table, "TSV_CHUNK_BYTES", 24)  # a line or two per chunk
+    assert read_all(tmp_path, "tsv", mode) == expected
+    assert not all(made_at_once)  # a header, a bad line: row by row
+    if mode == "skip":  # past the bad line, the good chunks are made at once
+        assert any(made_at_once)
+
+
 def test_several_bad_lines_are_counted_in_one_summary(tmp_path):
     path = tmp_path / "train.tsv"
     path.write_bytes(b"text\tlabel\ngood\tpos\nbad\nworse\t\t\n\tneg\nfine\tneg\n")
@@ -296,9 +342,8 @@ def test_several_bad_lines_are_counted_in_one_summary(tmp_path):
 def test_trailing_blank_lines_are_not_bad(tmp_path):
     path = tmp_path / "train.tsv"
     path.write_bytes(b"text\tlabel\ngood\tpos\nbad\tneg\n\n\n")
-    assert (
-        len(TextTableDataModule(train_file=str(path), val_file=str(path)).load_split("train")) == 2
-    )
+    dm = TextTableDataModule(train_file=str(path), val_file=str(path))
+    assert len(list(dm.load_split("train"))) == 2
 
 
 def test_label_outside_label_names_is_bad_in_train_too(tmp_path):
@@ -308,7 +353,7 @@ def test_label_outside_label_names_is_bad_in_train_too(tmp_path):
     with pytest.raises(
         ValueError, match=r"line 4: unknown label '2'; expected one of \['0', '1'\]"
     ):
-        dm.load_split("train")
+        list(dm.load_split("train"))
 
 
 def test_missing_header_column_names_the_file_and_columns(tmp_path):
@@ -318,7 +363,7 @@ def test_missing_header_column_names_the_file_and_columns(tmp_path):
     with pytest.raises(
         ValueError, match=r"line 1: expected a column named 'label' \(label_column\)"
     ):
-        dm.load_split("train")
+        list(dm.load_split("train"))
 
 
 def test_column_index_beyond_the_row_is_an_error(tmp_path):
@@ -328,14 +373,14 @@ def test_column_index_beyond_the_row_is_an_error(tmp_path):
         train_file=str(path), val_file=str(path), has_header=False, text_column=0, label_column=2
     )
     with pytest.raises(ValueError, match="label_column=2 needs at least 3 columns, found 2"):
-        dm.load_split("train")
+        list(dm.load_split("train"))
 
 
 def test_a_single_training_label_is_refused(tmp_path):
     path = tmp_path / "train.tsv"
     path.write_text("text\tlabel\ngreat\tpos\nfine\tpos\n")
     with pytest.raises(ValueError, match="at least 2 different labels.*found \\['pos'\\]"):
-        TextTableDataModule(train_file=str(path), val_file=str(path)).load_split("train")
+        list(TextTableDataModule(train_file=str(path), val_file=str(path)).load_split("train"))
 
 
 def test_a_file_with_only_bad_lines_is_an_error_even_when_skipping(tmp_path):
@@ -343,7 +388,7 @@ def test_a_file_with_only_bad_lines_is_an_error_even_when_skipping(tmp_path):
     path.write_text("text\tlabel\n\tpos\n\tneg\n")
     dm = TextTableDataModule(train_file=str(path), val_file=str(path), on_bad_line="skip")
     with pytest.warns(BadLineWarning), pytest.raises(ValueError, match="2 bad lines skipped"):
-        dm.load_split("train")
+        list(dm.load_split("train"))
 
 
 @pytest.mark.parametrize("url", [None, "http://127.0.0.1:1/data.zip"])

@@ -2,21 +2,41 @@
 
 from __future__ import annotations
 
+import os
+from collections import Counter
+from collections.abc import Iterable
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
-from rnnkit.data.io.vocabulary import Vocabulary
+from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
+from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
+
+UNLABELLED = -1
+"""The label id of an example without a label (prediction input)."""
+
+_COUNT_CHUNK = 4096
+"""Training texts whose tokens :meth:`TextClassificationDataModule.fit_artifacts` counts at
+once."""
 
 
 class TextClassificationDataModule(RnnkitDataModule):
     """Sentences and labels; subclasses say where raw ``{"text", "label"}`` examples come from.
 
-    Text is split on whitespace (lower-cased when ``lowercase``). The vocabulary and the label
-    set are fitted on the training split. Batches: ``tokens (N, L)`` long, ``lengths (N,)``,
-    ``labels (N,)`` (absent for unlabelled prediction input).
+    Text is split on whitespace (lower-cased when ``lowercase``). The vocabulary (at most
+    ``max_vocab_size`` entries, the specials included; rarer words become ``<unk>``) and the
+    label set are fitted on the training split, in one pass over it.
+
+    An encoded example is ``{"tokens": ids, "label": label id}`` (``-1`` when unlabelled):
+    ``tokens`` a list of ids, or a 1-D array of the narrowest unsigned dtype when read from the
+    prepared cache (subclasses that read files name them in :meth:`source_files` and are
+    prepared once, see :class:`~rnnkit.data.datamodule.RnnkitDataModule`). Batches:
+    ``tokens (N, L)`` long, ``lengths (N,)``, ``labels (N,)`` long (``-1`` for unlabelled
+    prediction input).
     """
 
     task = "sentiment"
@@ -28,53 +48,148 @@ class TextClassificationDataModule(RnnkitDataModule):
         seed: int = 0,
         lowercase: bool = True,
         min_frequency: int = 1,
-        max_vocab_size: int | None = None,
+        max_vocab_size: int | None = DEFAULT_MAX_SIZE,
+        cache_dir: str | os.PathLike | None = None,
+        rebuild_cache: bool = False,
+        prepare_workers: int | None = None,
     ) -> None:
-        super().__init__(batch_size, num_workers, seed)
+        super().__init__(batch_size, num_workers, seed, cache_dir, rebuild_cache, prepare_workers)
+        if (
+            isinstance(min_frequency, bool)
+            or not isinstance(min_frequency, int)
+            or min_frequency < 1
+        ):
+            raise ValueError(f"min_frequency: expected an integer >= 1, got {min_frequency!r}")
+        if max_vocab_size is not None and (
+            isinstance(max_vocab_size, bool)
+            or not isinstance(max_vocab_size, int)
+            or max_vocab_size < 3
+        ):
+            raise ValueError(
+                f"max_vocab_size: expected an integer >= 3 (two specials and a word) or null, "
+                f"got {max_vocab_size!r}"
+            )
         self.lowercase = lowercase
         self.min_frequency = min_frequency
         self.max_vocab_size = max_vocab_size
         self.vocab: Vocabulary | None = None
         self.labels: list[str] = []
+        self._label_ids: dict[str, int] = {}
 
     def tokenize(self, text: str) -> list[str]:
         return (text.lower() if self.lowercase else text).split()
 
-    def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
-        self.vocab = Vocabulary.fit(
-            (self.tokenize(e["text"]) for e in train_examples),
-            min_frequency=self.min_frequency,
-            max_size=self.max_vocab_size,
+    # ---- fitting -----------------------------------------------------------------------
+
+    def fit_artifacts(self, train_examples: Iterable[dict[str, Any]]) -> None:
+        """The vocabulary and the sorted label set, in one pass over ``train_examples``."""
+        counts: Counter = Counter()
+        labels: set[str] = set()
+        texts: list[str] = []
+        for example in train_examples:
+            texts.append(example["text"])
+            labels.add(str(example["label"]))
+            if len(texts) == _COUNT_CHUNK:
+                self.count_tokens(texts, counts)
+                texts.clear()
+        self.count_tokens(texts, counts)
+        self.vocab = Vocabulary.from_counts(
+            counts, min_frequency=self.min_frequency, max_size=self.max_vocab_size
         )
-        self.labels = sorted({str(e["label"]) for e in train_examples})
+        self._set_labels(sorted(labels))
+
+    def count_tokens(self, texts: list[str], counts: Counter) -> None:
+        """Add the tokens of ``texts`` to ``counts``: whitespace tokens of all of them at once
+        (one ``split`` of the joined texts), or :meth:`tokenize` of each when overridden."""
+        if type(self).tokenize is TextClassificationDataModule.tokenize:
+            joined = " ".join(texts)
+            counts.update((joined.lower() if self.lowercase else joined).split())
+            return
+        for text in texts:
+            counts.update(self.tokenize(text))
+
+    def _set_labels(self, labels: list[str]) -> None:
+        self.labels = list(labels)
+        self._label_ids = {label: i for i, label in enumerate(self.labels)}
+
+    def preparation_settings(self) -> dict[str, Any]:
+        """The base class's, less what the preparation makes (the vocabulary, the label set)
+        and the shuffling ``seed`` (it changes no encoded example)."""
+        settings = super().preparation_settings()
+        for name in ("vocab", "labels", "seed"):
+            settings.pop(name, None)
+        return settings
 
     def artifacts(self) -> dict[str, Any]:
         return {"vocab": self.vocab.to_json(), "labels": self.labels}
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
         self.vocab = Vocabulary.from_json(artifacts["vocab"])
-        self.labels = list(artifacts["labels"])
+        self._set_labels(artifacts["labels"])
 
-    def encode(self, example: dict[str, Any]) -> tuple[list[int], int]:
+    # ---- encoding ----------------------------------------------------------------------
+
+    def encoded_fields(self) -> dict[str, tuple[Any, bool]]:
+        tokens = narrowest_unsigned(len(self.vocab) - 1)
+        return {"tokens": (tokens, True), "label": (np.int64, False)}
+
+    def encode(self, example: dict[str, Any]) -> dict[str, Any]:
+        return self.encode_counts(example, Counter())
+
+    def encode_counts(self, example: dict[str, Any], counts: Counter) -> dict[str, Any]:
+        """``{"tokens": ids, "label": id}``, adding ``tokens`` and ``unknown_tokens`` to
+        ``counts``."""
         tokens = self.tokenize(example["text"])
         if not tokens:
             raise ValueError(f"empty sentence in {example.get('source', 'the data')}")
+        ids, unknown = self.vocab.encode_counting(tokens)
+        counts["tokens"] += len(ids)
+        counts["unknown_tokens"] += unknown
+        return {"tokens": ids, "label": self.label_id(example)}
+
+    def _encode_chunk(self, examples: list[dict[str, Any]]) -> tuple[Columns, int, Counter]:
+        """The base class's chunk encoding (what each preparation worker runs), with the
+        default whitespace tokens found for the whole chunk at once: one ``split`` of the
+        joined texts and one vocabulary look-up per token, in C; the same columns and counts
+        as :meth:`encode_counts` of each example."""
+        if type(self).tokenize is not TextClassificationDataModule.tokenize:
+            return super()._encode_chunk(examples)
+        texts = [example["text"] for example in examples]
+        lengths = np.fromiter(map(len, map(str.split, texts)), np.int64, len(texts))
+        if len(texts) and not lengths.all():
+            empty = examples[int(np.argmin(lengths))]
+            raise ValueError(f"empty sentence in {empty.get('source', 'the data')}")
+        joined = " ".join(texts)
+        tokens = (joined.lower() if self.lowercase else joined).split()  # == each text's
+        ids = np.fromiter(map(self.vocab.index.get, tokens, repeat(-1)), np.int64, len(tokens))
+        unknown = ids < 0
+        if unknown.any():  # the unknown id, or the error of a vocabulary without one
+            ids[unknown] = self.vocab.id(tokens[int(np.argmax(unknown))])
+        labels = np.fromiter(map(self.label_id, examples), np.int64, len(examples))
+        dtype = self.encoded_fields()["tokens"][0]
+        columns = {"tokens": (ids.astype(dtype), lengths), "label": (labels, None)}
+        counts = Counter(tokens=len(tokens), unknown_tokens=int(unknown.sum()))
+        return columns, len(examples), counts
+
+    def label_id(self, example: dict[str, Any]) -> int:
+        """The id of ``example``'s label; :data:`UNLABELLED` when it has none."""
         label = example.get("label")
         if label is None:
-            return self.vocab.encode(tokens), -1
-        if str(label) not in self.labels:
+            return UNLABELLED
+        found = self._label_ids.get(str(label))
+        if found is None:
             raise ValueError(
                 f"unknown label {label!r} in {example.get('source', 'the data')}: expected one "
                 f"of the training labels {self.labels}"
             )
-        return self.vocab.encode(tokens), self.labels.index(str(label))
+        return found
 
-    def collate(self, examples: list[tuple[list[int], int]]) -> dict[str, torch.Tensor]:
-        tokens, lengths = pad_sequences([ids for ids, _ in examples], self.vocab.pad_index)
+    def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        tokens, lengths = pad_sequences([e["tokens"] for e in examples], self.vocab.pad_index)
         return {
             "tokens": tokens,
             "lengths": lengths,
-            "labels": torch.tensor([label for _, label in examples], dtype=torch.long),
+            "labels": torch.tensor([e["label"] for e in examples], dtype=torch.long),
         }
 
     @property

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from itertools import compress
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rnnkit.data.datamodule import SPLITS
 from rnnkit.data.io.download import check_download
 from rnnkit.data.io.download import download as download_file
 from rnnkit.data.io.reading import (
     BadLinePolicy,
+    carved_mask,
     check_fraction,
     check_on_bad_line,
     read_lines,
-    split_off,
 )
 from rnnkit.data.sentiment.datamodule import TextClassificationDataModule
 
@@ -83,7 +87,9 @@ class IMDBDataModule(TextClassificationDataModule):
         self.on_bad_line = check_on_bad_line(on_bad_line)
         self.download = check_download(download, url)
         self.url, self.sha256 = url, sha256
-        self._carved: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+        # Which training files are carved into the validation split.
+        self._carved_mask: np.ndarray | None = None
+        self._warned: set[str] = set()
 
     def tokenize(self, text: str) -> list[str]:
         tokens = TOKEN.findall(text.lower() if self.lowercase else text)
@@ -109,38 +115,75 @@ class IMDBDataModule(TextClassificationDataModule):
             f"data.download=true to fetch {self.url})"
         )
 
-    def load_split(self, split: str) -> list[dict[str, Any]]:
+    def source_files(self) -> list[Path]:
+        """Every review file of ``train/`` and ``test/`` (50,000 for the full dataset)."""
+        return [file for folder in ("train", "test") for file, _ in self.listing(folder)]
+
+    def preparation_settings(self) -> dict[str, Any]:
+        """Every setting but where the reviews may be downloaded from (it changes none)."""
+        settings = super().preparation_settings()
+        for name in ("download", "url", "sha256"):
+            settings.pop(name, None)
+        return settings
+
+    def listing(self, folder: str) -> list[tuple[Path, str]]:
+        """``(review file, label)`` of ``<root>/<folder>/{neg,pos}/*.txt``, in file-name order
+        (neg first)."""
+        base = self.root() / folder
+        files = []
+        for label_folder, label in LABEL_FOLDERS.items():
+            if not (base / label_folder).is_dir():
+                raise FileNotFoundError(
+                    f"{base / label_folder}: not found; expected the IMDB layout "
+                    "aclImdb/{train,test}/{pos,neg}/*.txt"
+                )
+            files.extend((file, label) for file in sorted((base / label_folder).glob("*.txt")))
+        return files
+
+    def load_split(self, split: str) -> Iterator[dict[str, Any]]:
+        """The reviews of ``split``, read file by file.
+
+        The validation split is carved from the list of training files (``val_ratio`` of each
+        label): the reviews :func:`~rnnkit.data.io.reading.split_off` carves when no file is
+        bad, found without reading them first.
+        """
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {list(SPLITS)}, got {split!r}")
         if split == "test":
-            return self.read_folder(self.root() / "test")
-        if self._carved is None:
-            self._carved = split_off(
-                self.read_folder(self.root() / "train"),
-                self.val_ratio,
-                self.split_seed,
-                lambda e: e["label"],
+            return self.read_folder(self.root() / "test", self.listing("test"))
+        files = self.listing("train")
+        if self._carved_mask is None:
+            labels = (label for _, label in files)
+            self._carved_mask = carved_mask(labels, self.val_ratio, self.split_seed)
+        if len(self._carved_mask) != len(files):
+            raise ValueError(
+                f"{self.root() / 'train'}: the review files changed while being read "
+                f"({len(self._carved_mask)} then {len(files)}); prepare again"
             )
-        return self._carved[0] if split == "train" else self._carved[1]
+        selected = self._carved_mask if split == "val" else ~self._carved_mask
+        return self.read_folder(self.root() / "train", list(compress(files, selected.tolist())))
 
-    def read_folder(self, folder: Path) -> list[dict[str, Any]]:
-        """The reviews of ``folder/neg`` and ``folder/pos``, in file-name order."""
-        examples = []
-        with BadLinePolicy(folder, self.on_bad_line) as policy:
-            for label_folder, label in LABEL_FOLDERS.items():
-                if not (folder / label_folder).is_dir():
-                    raise FileNotFoundError(
-                        f"{folder / label_folder}: not found; expected the IMDB layout "
-                        "aclImdb/{train,test}/{pos,neg}/*.txt"
-                    )
-                for file in sorted((folder / label_folder).glob("*.txt")):
-                    text = self._read_review(file, policy)
-                    if text is not None:
-                        examples.append({"text": text, "label": label, "source": str(file)})
-        if not examples:
+    def read_folder(
+        self, folder: Path, files: list[tuple[Path, str]] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The reviews of ``files`` (default: all of ``folder/neg`` and ``folder/pos``, see
+        :meth:`listing`), bad ones reported to one policy for ``folder``."""
+        if files is None:
+            files = self.listing(folder.name)
+        policy = BadLinePolicy(folder, self.on_bad_line)
+        found = 0
+        for file, label in files:
+            text = self._read_review(file, policy)
+            if text is not None:
+                found += 1
+                yield {"text": text, "label": label, "source": str(file)}
+        summary = policy.summary()
+        if summary not in self._warned:  # a folder read again warns once
+            self._warned.add(summary)
+            policy.finish()
+        if not found:
             skipped = f" ({len(policy.skipped)} bad files skipped)" if policy.skipped else ""
             raise ValueError(f"{folder}: expected reviews in pos/ and neg/, found none{skipped}")
-        return examples
 
     def _read_review(self, file: Path, policy: BadLinePolicy) -> str | None:
         """The cleaned review, or None when it is bad (reported to ``policy``)."""
@@ -150,7 +193,7 @@ class IMDBDataModule(TextClassificationDataModule):
             where, problem = lines.skipped[0]
             policy.report(problem, path=where)
             return None
-        if not self.tokenize(text):
+        if not text:  # clean_review left no character, so no token
             policy.report("empty review; expected the text of a review", 1, file)
             return None
         return text

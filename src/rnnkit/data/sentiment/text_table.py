@@ -3,25 +3,34 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from itertools import compress
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from rnnkit.data.datamodule import SPLITS
 from rnnkit.data.io.download import check_download, is_archive
 from rnnkit.data.io.download import download as download_file
 from rnnkit.data.io.reading import (
     BadLinePolicy,
+    LineChunk,
+    carved_mask,
     check_fraction,
     check_on_bad_line,
     read_csv_records,
+    read_line_chunks,
     read_lines,
-    split_off,
 )
 from rnnkit.data.sentiment.datamodule import TextClassificationDataModule
 
 FORMATS = {"csv": (".csv",), "tsv": (".tsv", ".tab"), "jsonl": (".jsonl", ".ndjson")}
 """Table formats and the file suffixes that select them when ``format`` is not given."""
+
+
+TSV_CHUNK_BYTES = 1 << 20
+"""Bytes of TSV lines read and made into examples at once."""
 
 
 class BadRowError(Exception):
@@ -164,7 +173,10 @@ class TextTableDataModule(TextClassificationDataModule):
         self.url, self.sha256 = url, sha256
         self._checked_files = False
         self._train_labels: set[str] | None = None
-        self._carved: tuple[list[dict[str, Any]], list[dict[str, Any]]] | None = None
+        # Which training rows are carved into the validation split (val_file=None).
+        self._carved_mask: np.ndarray | None = None
+        # Bad-line summaries already warned about: a file read again warns once.
+        self._warned: set[str] = set()
 
     # ---- files -------------------------------------------------------------------------
 
@@ -207,37 +219,54 @@ class TextTableDataModule(TextClassificationDataModule):
             )
         self._checked_files = True
 
+    def source_files(self) -> list[Path]:
+        """The split files (downloaded first when missing and ``download`` is set)."""
+        self.ensure_files()
+        names = [n for n in (self.train_file, self.val_file, self.test_file) if n is not None]
+        return [self.resolve(name) for name in names]
+
+    def preparation_settings(self) -> dict[str, Any]:
+        """The base class's, less where the files may be downloaded from (it changes no row)."""
+        settings = super().preparation_settings()
+        for name in ("download", "url", "sha256"):
+            settings.pop(name, None)
+        return settings
+
     # ---- splits ------------------------------------------------------------------------
 
-    def load_split(self, split: str) -> list[dict[str, Any]]:
+    def load_split(self, split: str) -> Iterator[dict[str, Any]]:
+        """The raw examples of ``split``, streamed from its file row by row."""
         if split not in SPLITS:
             raise ValueError(f"split: expected one of {list(SPLITS)}, got {split!r}")
         self.ensure_files()
         if split in ("train", "val") and self.val_file is None:
-            if self._carved is None:
-                examples = self._read_train()
-                self._carved = split_off(
-                    examples, self.val_ratio, self.split_seed, lambda e: e["label"]
-                )
-            return self._carved[0] if split == "train" else self._carved[1]
+            return self._carved_part(carved=split == "val")
         if split == "train":
             return self._read_train()
         name = self.val_file if split == "val" else self.test_file
         if name is None:
-            return []
+            return iter(())
         return self.read_table(self.resolve(name), known_labels=self._known_labels())
 
-    def _read_train(self) -> list[dict[str, Any]]:
+    def _read_train(self) -> Iterator[dict[str, Any]]:
         file = self.resolve(self.train_file)
-        examples = self.read_table(file)
-        labels = {e["label"] for e in examples}
+        labels: set[str] = set()
+        yield from self.read_table(file, labels_seen=labels)
         if len(labels) < 2:
             raise ValueError(
                 f"{file}: expected at least 2 different labels in the training split, "
                 f"found {sorted(labels)}"
             )
         self._train_labels = labels
-        return examples
+
+    def _carved_part(self, carved: bool) -> Iterator[dict[str, Any]]:
+        """The training rows kept for training, or those carved for validation: the same
+        rows :func:`~rnnkit.data.io.reading.split_off` would carve from the list of them."""
+        if self._carved_mask is None:  # one pass over the labels, then the rows themselves
+            labels = (example["label"] for example in self._read_train())
+            self._carved_mask = carved_mask(labels, self.val_ratio, self.split_seed)
+        selected = self._carved_mask if carved else ~self._carved_mask
+        yield from compress(self._read_train(), selected.tobytes())
 
     def _known_labels(self) -> set[str] | None:
         """Labels a val/test row may have (None: ``label_names`` already restricts them)."""
@@ -246,120 +275,141 @@ class TextTableDataModule(TextClassificationDataModule):
         if self.fitted:
             return set(self.labels)
         if self._train_labels is None:
-            self.load_split("train")
+            for _ in self._read_train():  # a pass that notes the training labels
+                pass
         return self._train_labels
 
-    def fit_artifacts(self, train_examples: list[dict[str, Any]]) -> None:
+    def fit_artifacts(self, train_examples: Iterable[dict[str, Any]]) -> None:
         super().fit_artifacts(train_examples)
         if self.label_names is not None:
-            self.labels = list(dict.fromkeys(self.label_names.values()))
+            self._set_labels(list(dict.fromkeys(self.label_names.values())))
 
     def parse_raw(self, raw: str) -> list[dict[str, Any]]:
         """A sentence; a text file with one sentence per line; or a table file in this module's
         format (by suffix, e.g. ``dev.tsv``), whose text column is read and labels ignored."""
         path = Path(raw)
         if path.is_file() and path.suffix.lower() in FORMATS[self.format]:
-            examples = self.read_table(path, labelled=False)
-            return [{**e, "label": None} for e in examples]
+            return list(self.read_table(path, labelled=False))
         return super().parse_raw(raw)
 
     # ---- rows --------------------------------------------------------------------------
 
     def read_table(
-        self, file: Path, known_labels: set[str] | None = None, labelled: bool = True
-    ) -> list[dict[str, Any]]:
-        """Raw examples of one table file, bad rows raised or skipped per ``on_bad_line``.
+        self,
+        file: Path,
+        known_labels: set[str] | None = None,
+        labelled: bool = True,
+        labels_seen: set[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Raw examples of one table file, row by row; bad rows raised or skipped per
+        ``on_bad_line`` (a file read several times warns once about the rows it skipped).
 
         Args:
             known_labels: if given, a label outside it is a bad row (val/test files).
-            labelled: False reads only the text column (prediction input).
+            labelled: False reads only the text column (prediction input; labels None).
+            labels_seen: if given, every label read is added to it.
         """
-        examples = []
-        with BadLinePolicy(file, self.on_bad_line) as policy:
-            if self.format == "jsonl":
-                rows = self._json_rows(file, policy)
-            else:
-                rows = self._delimited_rows(file, policy, labelled)
-            for line_number, text, label in rows:
-                try:
-                    examples.append(
-                        self._example(text, label, known_labels, labelled)
-                        | {"source": f"{file}, line {line_number}"}
-                    )
-                except BadRowError as problem:
-                    policy.report(str(problem), line_number)
-        if not examples:
+        policy = BadLinePolicy(file, self.on_bad_line)
+        if self.format == "jsonl":
+            rows = self._json_rows(file, policy)
+            found = yield from self._examples(
+                file, rows, policy, known_labels, labelled, labels_seen
+            )
+        else:
+            found = yield from self._delimited_examples(
+                file, policy, known_labels, labelled, labels_seen
+            )
+        summary = policy.summary()
+        if summary not in self._warned:
+            self._warned.add(summary)
+            policy.finish()
+        if not found:
             skipped = f" ({len(policy.skipped)} bad lines skipped)" if policy.skipped else ""
             raise ValueError(f"{file}: expected at least one example, found none{skipped}")
-        return examples
 
     def _example(
         self, text: Any, label: Any, known_labels: set[str] | None, labelled: bool
-    ) -> dict[str, Any]:
-        if text is None:
-            raise BadRowError(f"missing text (column {self.text_column!r})")
-        if not isinstance(text, str):
-            raise BadRowError(
-                f"expected a string of text in column {self.text_column!r}, got {text!r}"
-            )
+    ) -> tuple[str, str | None]:
+        """``(text, label)`` of a row, checked; a :class:`BadRowError` says what is wrong.
+
+        Strings (every CSV/TSV field) take the shortest path: this runs once per row.
+        """
+        if type(text) is not str:
+            if text is None:
+                raise BadRowError(f"missing text (column {self.text_column!r})")
+            if not isinstance(text, str):
+                raise BadRowError(
+                    f"expected a string of text in column {self.text_column!r}, got {text!r}"
+                )
         text = text.strip()
-        if not self.tokenize(text):
+        if not text:  # whitespace only: no token
             raise BadRowError(f"empty sentence (column {self.text_column!r}); expected some text")
         if not labelled:
-            return {"text": text, "label": None}
-        if label is None or (isinstance(label, str) and not label.strip()):
+            return text, None
+        if type(label) is not str:
+            if label is None:
+                raise BadRowError(f"missing label (column {self.label_column!r})")
+            if isinstance(label, bool) or not isinstance(label, (str, int)):
+                raise BadRowError(f"expected a string or integer label, got {label!r}")
+            label = str(label)
+        label = label.strip()
+        if not label:
             raise BadRowError(f"missing label (column {self.label_column!r})")
-        if isinstance(label, bool) or not isinstance(label, (str, int)):
-            raise BadRowError(f"expected a string or integer label, got {label!r}")
-        label = str(label).strip()
         if self.label_names is not None:
-            if label not in self.label_names:
+            named = self.label_names.get(label)
+            if named is None:
                 raise BadRowError(
                     f"unknown label {label!r}; expected one of {list(self.label_names)}"
                 )
-            label = self.label_names[label]
-        elif known_labels is not None and label not in known_labels:
+            return text, named
+        if known_labels is not None and label not in known_labels:
             raise BadRowError(
                 f"unknown label {label!r}: the training file has no such label; expected one "
                 f"of {sorted(known_labels)}"
             )
-        return {"text": text, "label": label}
+        return text, label
 
-    def _delimited_rows(
-        self, file: Path, policy: BadLinePolicy, labelled: bool
-    ) -> Iterator[tuple[int, Any, Any]]:
-        """``(line_number, text, label)`` of each CSV/TSV row (bad rows go to ``policy``)."""
-        kind = "tab-separated" if self.format == "tsv" else f"{self.delimiter!r}-separated"
-        width: int | None = None
-        header: list[str] | None = None
-        indices: tuple[int, int | None] = (0, None)
-        blank_lines: list[int] = []
-        for line_number, fields in self._records(file, policy):
-            if len(fields) <= 1 and not "".join(fields).strip():
-                blank_lines.append(line_number)  # an error only if more rows follow
-                continue
-            for blank in blank_lines:
-                policy.report(f"blank line; expected a row of {width or '?'} columns", blank)
-            blank_lines = []
-            if width is None:
-                width = len(fields)
-                if self.has_header:
-                    header = [name.strip() for name in fields]
-                indices = self._column_indices(file, line_number, header, width, labelled)
-                if header is not None:
-                    continue
-            if len(fields) != width:
-                names = f" ({', '.join(header)})" if header else ""
-                policy.report(
-                    f"expected {width} {kind} columns{names}, found {len(fields)}", line_number
-                )
-                continue
-            text_index, label_index = indices
-            yield (
-                line_number,
-                fields[text_index],
-                (fields[label_index] if label_index is not None else None),
-            )
+    def _delimited_examples(
+        self,
+        file: Path,
+        policy: BadLinePolicy,
+        known_labels: set[str] | None,
+        labelled: bool,
+        labels_seen: set[str] | None,
+    ) -> Generator[dict[str, Any], None, int]:
+        """The examples of each CSV/TSV row (bad rows go to ``policy``); returns how many.
+
+        TSV is read a chunk of lines at a time (about a megabyte): a chunk whose rows are all
+        good is made into examples at once (:meth:`_TableRows.whole_chunk`), any other row by
+        row, so bad rows are reported in file order either way.
+        """
+        rows = _TableRows(self, file, policy, known_labels, labelled)
+        found = 0
+        if self.format == "tsv":  # split on tabs, no quoting
+            for chunk in read_line_chunks(file, TSV_CHUNK_BYTES):
+                examples = rows.whole_chunk(chunk)
+                if examples is None:
+                    examples = []
+                    for line_number, line in enumerate(chunk.lines, start=chunk.start):
+                        if line is None:  # not UTF-8
+                            policy.report(chunk.problems[line_number], line_number, file)
+                            continue
+                        example = rows.example(line_number, line.split("\t"))
+                        if example is not None:
+                            examples.append(example)
+                found += len(examples)
+                if labels_seen is not None:
+                    labels_seen.update([example["label"] for example in examples])
+                yield from examples
+            return found
+        for line_number, fields in read_csv_records(file, policy, delimiter=self.delimiter):
+            example = rows.example(line_number, fields)
+            if example is not None:
+                found += 1
+                if labels_seen is not None:
+                    labels_seen.add(example["label"])
+                yield example
+        return found
 
     def _column_indices(
         self, file: Path, line_number: int, header: list[str] | None, width: int, labelled: bool
@@ -386,13 +436,30 @@ class TextTableDataModule(TextClassificationDataModule):
                 indices.append(column)
         return indices[0], indices[1] if labelled else None
 
-    def _records(self, file: Path, policy: BadLinePolicy) -> Iterator[tuple[int, list[str]]]:
-        """``(first line number, fields)`` of each CSV/TSV record."""
-        if self.format == "tsv":
-            for line_number, text in read_lines(file, policy):
-                yield line_number, text.split("\t")
-            return
-        yield from read_csv_records(file, policy, delimiter=self.delimiter)
+    def _examples(
+        self,
+        file: Path,
+        rows: Iterator[tuple[int, Any, Any]],
+        policy: BadLinePolicy,
+        known_labels: set[str] | None,
+        labelled: bool,
+        labels_seen: set[str] | None,
+    ) -> Generator[dict[str, Any], None, int]:
+        """The examples of ``(line_number, text, label)`` rows (bad ones go to ``policy``);
+        returns how many."""
+        where = f"{file}, line "
+        found = 0
+        for line_number, text, label in rows:
+            try:
+                text, label = self._example(text, label, known_labels, labelled)
+            except BadRowError as problem:
+                policy.report(str(problem), line_number)
+                continue
+            found += 1
+            if labels_seen is not None:
+                labels_seen.add(label)
+            yield {"text": text, "label": label, "source": where + str(line_number)}
+        return found
 
     def _json_rows(self, file: Path, policy: BadLinePolicy) -> Iterator[tuple[int, Any, Any]]:
         """``(line_number, text, label)`` of each JSON Lines record."""
@@ -435,3 +502,98 @@ class TextTableDataModule(TextClassificationDataModule):
                 f"expected a JSON array for column index {column}, found {type(record).__name__}"
             )
         return record[column] if column < len(record) else None
+
+
+class _TableRows:
+    """What reading one CSV/TSV file has learned so far: its header, its number of columns,
+    the blank lines not yet known to be bad (they are only if more rows follow)."""
+
+    def __init__(
+        self,
+        module: TextTableDataModule,
+        file: Path,
+        policy: BadLinePolicy,
+        known_labels: set[str] | None,
+        labelled: bool,
+    ) -> None:
+        self.module, self.file, self.policy = module, file, policy
+        self.known_labels, self.labelled = known_labels, labelled
+        self.where = f"{file}, line "
+        tsv = module.format == "tsv"
+        self.kind = "tab-separated" if tsv else f"{module.delimiter!r}-separated"
+        self.width: int | None = None
+        self.header: list[str] | None = None
+        self.indices: tuple[int, int | None] = (0, None)
+        self.blank_lines: list[int] = []
+
+    def example(self, line_number: int, fields: list[str]) -> dict[str, Any] | None:
+        """The example of one row; None for a header, a blank or a bad row (reported)."""
+        if len(fields) <= 1 and not "".join(fields).strip():
+            self.blank_lines.append(line_number)  # an error only if more rows follow
+            return None
+        for blank in self.blank_lines:
+            self.policy.report(f"blank line; expected a row of {self.width or '?'} columns", blank)
+        self.blank_lines = []
+        if self.width is None:
+            self.width = len(fields)
+            if self.module.has_header:
+                self.header = [name.strip() for name in fields]
+            self.indices = self.module._column_indices(
+                self.file, line_number, self.header, self.width, self.labelled
+            )
+            if self.header is not None:
+                return None
+        if len(fields) != self.width:
+            names = f" ({', '.join(self.header)})" if self.header else ""
+            self.policy.report(
+                f"expected {self.width} {self.kind} columns{names}, found {len(fields)}",
+                line_number,
+            )
+            return None
+        text_index, label_index = self.indices
+        try:
+            text, label = self.module._example(
+                fields[text_index],
+                fields[label_index] if label_index is not None else None,
+                self.known_labels,
+                self.labelled,
+            )
+        except BadRowError as problem:
+            self.policy.report(str(problem), line_number)
+            return None
+        return {"text": text, "label": label, "source": self.where + str(line_number)}
+
+    def whole_chunk(self, chunk: LineChunk) -> list[dict[str, Any]] | None:
+        """The examples of a chunk of TSV lines when every one is a good row (UTF-8, the
+        header already read, no blank line pending), made column by column; None otherwise
+        (the caller then goes row by row, reporting the bad ones)."""
+        start, lines = chunk.start, chunk.lines
+        if self.width is None or self.blank_lines or chunk.problems or not lines:
+            return None
+        rows = [line.split("\t") for line in lines]
+        if set(map(len, rows)) != {self.width}:
+            return None
+        text_index, label_index = self.indices
+        texts = [row[text_index].strip() for row in rows]
+        if not all(texts):
+            return None
+        if label_index is None:
+            labels: list[str | None] = [None] * len(texts)
+        else:
+            raw = [row[label_index].strip() for row in rows]
+            names = self.module.label_names
+            if names is not None:
+                labels = list(map(names.get, raw))
+                if None in labels:
+                    return None
+            elif not all(raw) or (
+                self.known_labels is not None and not self.known_labels.issuperset(raw)
+            ):
+                return None
+            else:
+                labels = raw
+        where = self.where
+        return [
+            {"text": text, "label": label, "source": where + str(number)}
+            for number, text, label in zip(range(start, start + len(texts)), texts, labels)
+        ]
