@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -329,6 +330,17 @@ class RnnkitDataModule(pl.LightningDataModule):
         return PreparedCache(self.cache_dir, name, cache_key(name, settings, files))
 
     def _prepare(self, cache: PreparedCache) -> None:
+        # The objects alive now (imported modules: hundreds of thousands) are left out of the
+        # garbage collector's full collections while preparation makes and drops millions of
+        # examples, which would otherwise walk them again and again (half of the time spent
+        # reading a large table); forked encoding workers inherit this, sharing more pages.
+        gc.freeze()
+        try:
+            self._prepare_splits(cache)
+        finally:
+            gc.unfreeze()
+
+    def _prepare_splits(self, cache: PreparedCache) -> None:
         workers = default_workers() if self.prepare_workers is None else self.prepare_workers
         if not self.fitted:
             self.fit_artifacts(self._progress(self.load_split("train"), "fit train"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import types
 import warnings
@@ -287,3 +288,19 @@ def test_built_in_data_stays_in_memory_even_with_a_cache_dir(tmp_path):
     assert set(example) == {"tokens", "label"} and isinstance(example["tokens"], list)
     batch = datamodule.batch_from_raw("the film was good")
     assert batch["labels"].tolist() == [-1] and batch["tokens"].shape == (1, 4)
+
+
+def test_preparation_leaves_the_objects_alive_before_it_out_of_full_collections(
+    tmp_path, monkeypatch
+):
+    frozen = []
+    fit = SST2DataModule.fit_artifacts
+
+    def fit_noting_the_freeze(module, examples):
+        frozen.append(gc.get_freeze_count())
+        return fit(module, examples)
+
+    monkeypatch.setattr(SST2DataModule, "fit_artifacts", fit_noting_the_freeze)
+    folder = write_sst2(tmp_path / "sst2")
+    SST2DataModule(path=str(folder), cache_dir=tmp_path / "prepared").setup()
+    assert frozen[0] > 10_000 and gc.get_freeze_count() == 0  # frozen while preparing only
