@@ -274,8 +274,16 @@ def test_imdb_reviews_are_prepared_once(tmp_path, monkeypatch):
     again = IMDBDataModule(**options, cache_dir=tmp_path / "prepared")
     again.setup()
     assert_same_batches(all_batches(cached), all_batches(again))
+    review = tmp_path / "aclImdb" / "train" / "neg" / "2_5.txt"
+    review.write_text(review.read_text() + " Edited.")
+    with pytest.raises(AssertionError, match="read a file"):  # an edited review: read again
+        IMDBDataModule(**options, cache_dir=tmp_path / "prepared").setup()
+    monkeypatch.undo()
+    IMDBDataModule(**options, cache_dir=tmp_path / "prepared").setup()
+    monkeypatch.setattr(IMDBDataModule, "_read_review", refuse)
+    IMDBDataModule(**options, cache_dir=tmp_path / "prepared").setup()  # the edit is cached
     (tmp_path / "aclImdb" / "test" / "pos" / "9_9.txt").write_text("A new review.")
-    with pytest.raises(AssertionError, match="read a file"):  # a new file: read them again
+    with pytest.raises(AssertionError, match="read a file"):  # a new review: read again
         IMDBDataModule(**options, cache_dir=tmp_path / "prepared").setup()
 
 

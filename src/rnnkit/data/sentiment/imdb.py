@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from collections.abc import Iterator
 from itertools import compress
@@ -116,15 +118,41 @@ class IMDBDataModule(TextClassificationDataModule):
         )
 
     def source_files(self) -> list[Path]:
-        """Every review file of ``train/`` and ``test/`` (50,000 for the full dataset)."""
-        return [file for folder in ("train", "test") for file, _ in self.listing(folder)]
+        """The four review folders (``{train,test}/{neg,pos}``): a review added or removed
+        changes a folder's identity; the reviews themselves are keyed by
+        :meth:`preparation_settings`, which is much cheaper than one identity per file."""
+        root = self.root()
+        return [root / split / folder for split in ("train", "test") for folder in LABEL_FOLDERS]
 
     def preparation_settings(self) -> dict[str, Any]:
-        """Every setting but where the reviews may be downloaded from (it changes none)."""
+        """Every setting but where the reviews may be downloaded from (it changes none), and
+        a digest of every review file's name, size, modification and change time (ns): an
+        edited review gives another key, like an edited file of any other dataset."""
         settings = super().preparation_settings()
         for name in ("download", "url", "sha256"):
             settings.pop(name, None)
+        settings["reviews"] = self._reviews_digest()
         return settings
+
+    def _reviews_digest(self) -> str:
+        digest = hashlib.sha256()
+        for folder in self.source_files():
+            if not folder.is_dir():
+                raise FileNotFoundError(
+                    f"{folder}: not found; expected the IMDB layout "
+                    "aclImdb/{train,test}/{pos,neg}/*.txt"
+                )
+            with os.scandir(folder) as entries:
+                reviews = sorted(
+                    (entry.name, entry.stat())
+                    for entry in entries
+                    if entry.name.endswith(".txt") and entry.is_file()
+                )
+            digest.update(f"{folder}\n".encode())
+            for name, stat in reviews:
+                line = f"{name} {stat.st_size} {stat.st_mtime_ns} {stat.st_ctime_ns}\n"
+                digest.update(line.encode())
+        return digest.hexdigest()
 
     def listing(self, folder: str) -> list[tuple[Path, str]]:
         """``(review file, label)`` of ``<root>/<folder>/{neg,pos}/*.txt``, in file-name order
