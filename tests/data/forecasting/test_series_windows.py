@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from rnnkit.data.forecasting.dates import format_dates
-from rnnkit.data.forecasting.windows import EncodedColumns, SeriesWindows
+from rnnkit.data.forecasting.windows import EncodedColumns, FileRows, SeriesWindows
+from rnnkit.data.io.prepared_cache import PreparedCache
 
 FIELDS = {
     "values": (np.float32, True),
@@ -70,14 +71,42 @@ def test_every_window_of_every_series_in_order(piece, stride):
         windows[len(expected)]
 
 
-def test_windows_pickle_without_their_arrays():
+def test_windows_pickle_without_their_readers():
     examples, _ = encoded([30], 7)
     windows = SeriesWindows(EncodedColumns(examples, FIELDS), 3, 4, 2, 1, [0], [])
     first = windows[5]
-    assert windows._arrays is not None
+    assert windows._rows is not None
     copy = pickle.loads(pickle.dumps(windows))
-    assert copy._arrays is None and copy[5]["covariates"] is None
+    assert copy._rows is None and copy[5]["covariates"] is None
     np.testing.assert_array_equal(copy[5]["history"], first["history"])
+
+
+def test_prepared_windows_are_read_from_the_files_as_in_memory(tmp_path):
+    examples, _ = encoded([20, 3, 17], 5)
+    cache = PreparedCache(tmp_path, "Series", "key")
+    with cache.writing() as writer:
+        writer.split("train", FIELDS).write_examples(examples)
+        writer.finish({})
+    mapped = SeriesWindows(cache.splits()["train"], 3, 6, 2, 1, [0, 2], [1])
+    in_memory = SeriesWindows(EncodedColumns(examples, FIELDS), 3, 6, 2, 1, [0, 2], [1])
+    assert isinstance(mapped.rows[0], FileRows)
+    indices = list(range(len(in_memory)))[::-1]
+    for a, b in zip(mapped.__getitems__(indices), in_memory.__getitems__(indices)):
+        for key in ("history", "target", "covariates"):
+            np.testing.assert_array_equal(a[key], b[key])
+        assert (a["horizon_dates"], a["source"]) == (b["horizon_dates"], b["source"])
+    copy = pickle.loads(pickle.dumps(mapped))
+    assert copy.rows[0]._file is None
+    np.testing.assert_array_equal(copy[3]["history"], in_memory[3]["history"])
+
+
+def test_a_short_file_is_an_error(tmp_path):
+    path = tmp_path / "values.bin"
+    np.arange(12, dtype=np.float32).tofile(path)
+    rows = FileRows(path, np.float32, 3)
+    np.testing.assert_array_equal(rows.read(np.array([2]), 2)[0], [[6, 7, 8], [9, 10, 11]])
+    with pytest.raises(ValueError, match="values.bin: shorter than its manifest"):
+        rows.read(np.array([3]), 2)
 
 
 def test_a_split_must_start_with_a_series():

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from torch.utils.data import Dataset
 
 from rnnkit.data.forecasting.dates import format_dates
-from rnnkit.data.io.prepared_cache import to_columns
+from rnnkit.data.io.prepared_cache import MappedSplit, to_columns
 
 
 class EncodedColumns:
@@ -40,6 +42,49 @@ class EncodedColumns:
         return offsets
 
 
+class ArrayRows:
+    """Rows of a ``(steps, width)`` array in memory, gathered per window."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = array
+
+    def read(self, starts: np.ndarray, count: int) -> np.ndarray:
+        """``(N, count, width)``: rows ``[start, start + count)`` for each of ``starts``."""
+        steps = starts[:, None] + np.arange(count)
+        return np.asarray(self.array[steps.ravel()]).reshape(len(starts), count, -1)
+
+
+class FileRows:
+    """Rows of a flat binary array file (a prepared field), read with ``os.preadv``.
+
+    Not through a memory map: the kernel maps the pages around every page a random window
+    touches into the process (64 KiB at a time), so over an epoch a map would hold the whole
+    file in the process's resident memory; reads leave the pages in the page cache only.
+    """
+
+    def __init__(self, path: str | os.PathLike, dtype: Any, width: int) -> None:
+        self.path = Path(path)
+        self.dtype = np.dtype(dtype)
+        self.width = width
+        self.row_bytes = self.dtype.itemsize * width
+        self._file = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_file": None}
+
+    def read(self, starts: np.ndarray, count: int) -> np.ndarray:
+        """``(N, count, width)``: rows ``[start, start + count)`` for each of ``starts``."""
+        if self._file is None:
+            self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115
+        size = count * self.row_bytes
+        out = np.empty((len(starts), size), dtype=np.uint8)
+        descriptor = self._file.fileno()
+        for row, start in zip(out, starts.tolist()):
+            if os.preadv(descriptor, [row], start * self.row_bytes) != size:
+                raise ValueError(f"{self.path}: shorter than its manifest says (rows {start}+)")
+        return out.view(self.dtype).reshape(len(starts), count, self.width)
+
+
 class SeriesWindows(Dataset):
     """Every window of the series of one split: item ``i`` is window ``i`` of all series in
     order, each starting ``stride`` steps after the one before, never across two series.
@@ -53,7 +98,8 @@ class SeriesWindows(Dataset):
     ``source`` (UTF-8 bytes of the series' name) and ``date_style``. A series' steps are thus
     one contiguous block of rows of the ``(steps, F)`` value matrix. Only per-series counts
     are held; a window is located with ``np.searchsorted`` over their cumulative sums, and its
-    arrays are views (or small copies) cut when asked for.
+    rows are read when asked for (:class:`FileRows` from a prepared split's files,
+    :class:`ArrayRows` in memory).
 
     Item ``i`` is ``{"history": (L, F) float32, "target": (H, T) float32, "covariates": (H, C)
     float32 or None, "horizon_dates": H ISO strings ("" when unknown), "source": "<series>
@@ -99,18 +145,31 @@ class SeriesWindows(Dataset):
             for i in firsts
         ]
         self.styles = np.asarray(split.values("date_style"))[firsts].astype(np.int64)
-        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self._rows: tuple[Any, Any] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_arrays": None}
+        return {**self.__dict__, "_rows": None}
 
     @property
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(values (steps, F) float32, dates (steps,) int64)`` of the whole split."""
-        if self._arrays is None:
-            values = self.split.values("values").reshape(-1, self.num_features)
-            self._arrays = (values, self.split.values("dates"))
-        return self._arrays
+    def rows(self) -> tuple[ArrayRows | FileRows, ArrayRows | FileRows]:
+        """Readers of the split's ``(steps, F)`` values and ``(steps, 1)`` dates."""
+        if self._rows is None:
+            split = self.split
+            if isinstance(split, MappedSplit) and len(self):
+                fields = split.description["fields"]
+                self._rows = (
+                    FileRows(
+                        split.folder / "values.bin", fields["values"]["dtype"], self.num_features
+                    ),
+                    FileRows(split.folder / "dates.bin", fields["dates"]["dtype"], 1),
+                )
+            else:
+                values = np.asarray(split.values("values")).reshape(-1, self.num_features)
+                self._rows = (
+                    ArrayRows(values),
+                    ArrayRows(np.asarray(split.values("dates"))[:, None]),
+                )
+        return self._rows
 
     def __len__(self) -> int:
         return int(self.ends[-1]) if len(self.ends) else 0
@@ -128,24 +187,23 @@ class SeriesWindows(Dataset):
         return self.__getitems__([index % size])[0]
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
-        """Windows ``indices``: one gather for all their steps, one date formatting per style."""
+        """Windows ``indices``: their rows read at once, one date formatting per style."""
         indices = np.asarray(indices, dtype=np.int64)
         series, offsets = self.locate(indices)
         starts = self.series_starts[series] + offsets
-        values, dates = self.arrays
+        values, dates = self.rows
         length, span = self.input_length, self.input_length + self.horizon
-        steps = starts[:, None] + np.arange(span)
-        windows = np.asarray(values[steps.ravel()]).reshape(len(indices), span, -1)
+        windows = values.read(starts, span)
         future = windows[:, length:]
         targets = future[:, :, self.target_indices]
         covariates = future[:, :, self.covariate_indices] if self.covariate_indices else None
-        horizon_steps = steps[:, length:]
+        horizon = dates.read(starts + length, self.horizon)[:, :, 0]
         horizon_dates: list[list[str]] = [[] for _ in indices]
         styles = self.styles[series]
         for style in np.unique(styles):
             rows = np.flatnonzero(styles == style)
-            text = format_dates(np.asarray(dates[horizon_steps[rows].ravel()]), int(style))
-            for row, row_dates in zip(rows, text.reshape(len(rows), -1).tolist()):
+            text = format_dates(horizon[rows], int(style))
+            for row, row_dates in zip(rows, text.tolist()):
                 horizon_dates[row] = row_dates
         return [
             {
