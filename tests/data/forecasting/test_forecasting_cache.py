@@ -145,8 +145,9 @@ def test_a_second_setup_reads_the_cache_and_not_the_file(tmp_path, monkeypatch):
     assert second.mean == first.mean and second.spec == first.spec
     assert second.summary()["split_rows"] == first.summary()["split_rows"]
     assert second.summary()["train_steps"] == 489  # int(700 * 0.7): 0.7 * 700 < 490
-    # The windows are cut when read: another horizon or stride reuses the prepared series.
-    other = module(path, tmp_path / "prepared", horizon=12, stride=5)
+    # The windows are cut (and shuffled) when read: another horizon, stride or seed reuses the
+    # prepared series.
+    other = module(path, tmp_path / "prepared", horizon=12, stride=5, seed=7)
     other.setup()
     assert reads.calls == 1
     assert len(other.datasets["train"]) == len(range(0, 489 - 36 + 1, 5))

@@ -21,8 +21,9 @@ from rnnkit.data.forecasting.windows import EncodedColumns, SeriesWindows
 
 FITTED = frozenset({"feature_names", "target_names", "known_future_names", "mean", "std"})
 """Attributes set by fitting, not settings of the preparation."""
-WINDOW_SETTINGS = frozenset({"horizon", "stride"})
-"""Settings of the windows only: cut when read, so changing them reuses the prepared series."""
+READ_SETTINGS = frozenset({"horizon", "stride", "seed"})
+"""Settings of how the prepared series are read (the windows are cut, and shuffled, when
+read): changing them reuses the prepared series."""
 
 
 class ForecastingDataModule(RnnkitDataModule):
@@ -53,9 +54,10 @@ class ForecastingDataModule(RnnkitDataModule):
 
     An encoded series is flat (:meth:`encode`): its normalised values as one float32 row of
     ``T * F`` numbers and its dates as int64 (:mod:`~rnnkit.data.forecasting.dates`). Prepared
-    once (a subclass with files and a ``cache_dir``), a split is these arrays memory-mapped;
-    windows are never materialised: :class:`~rnnkit.data.forecasting.windows.SeriesWindows`
-    cuts them on demand, so changing ``horizon`` or ``stride`` reuses the prepared series.
+    once (a subclass with files and a ``cache_dir``), a split is these arrays on disk; windows
+    are never materialised: :class:`~rnnkit.data.forecasting.windows.SeriesWindows`
+    cuts them on demand, so changing ``horizon``, ``stride`` or ``seed`` reuses the prepared
+    series.
 
     Args:
         input_length: ``L``, history steps per window.
@@ -224,12 +226,12 @@ class ForecastingDataModule(RnnkitDataModule):
     # ---- examples and windows ----------------------------------------------------------
 
     def preparation_settings(self) -> dict[str, Any]:
-        """The base class's, less the fitted state and the window settings
-        (:data:`WINDOW_SETTINGS`): the prepared series do not depend on them."""
+        """The base class's, less the fitted state and the settings of reading
+        (:data:`READ_SETTINGS`): the prepared series do not depend on them."""
         return {
             name: value
             for name, value in super().preparation_settings().items()
-            if name not in FITTED | WINDOW_SETTINGS
+            if name not in FITTED | READ_SETTINGS
         }
 
     def encoded_fields(self) -> dict[str, tuple[Any, bool]]:
