@@ -161,6 +161,7 @@ def test_cached_batches_equal_in_memory_batches(tmp_path, workers):
     cached.setup()
     assert isinstance(cached.datasets["train"], MappedSplit)
     assert cached.spec == in_memory.spec
+    assert cached.vocab.tokens == in_memory.vocab.tokens  # counted here, or in 2 processes
     assert_same_batches(all_batches(in_memory), all_batches(cached))
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Iterable, Iterator, Mapping
-from itertools import compress
+from collections.abc import Iterable, Iterator, Mapping
+from itertools import chain, compress, islice
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -251,22 +252,28 @@ class TextTableDataModule(TextClassificationDataModule):
     def _read_train(self) -> Iterator[dict[str, Any]]:
         file = self.resolve(self.train_file)
         labels: set[str] = set()
-        yield from self.read_table(file, labels_seen=labels)
+        return chain(
+            self.read_table(file, labels_seen=labels), self._train_labels_checked(file, labels)
+        )
+
+    def _train_labels_checked(self, file: Path, labels: set[str]) -> Iterator[dict[str, Any]]:
+        """No example: run once the training file is read, it checks and keeps its labels."""
         if len(labels) < 2:
             raise ValueError(
                 f"{file}: expected at least 2 different labels in the training split, "
                 f"found {sorted(labels)}"
             )
         self._train_labels = labels
+        yield from ()
 
     def _carved_part(self, carved: bool) -> Iterator[dict[str, Any]]:
         """The training rows kept for training, or those carved for validation: the same
         rows :func:`~rnnkit.data.io.reading.split_off` would carve from the list of them."""
         if self._carved_mask is None:  # one pass over the labels, then the rows themselves
-            labels = (example["label"] for example in self._read_train())
+            labels = map(itemgetter("label"), self._read_train())
             self._carved_mask = carved_mask(labels, self.val_ratio, self.split_seed)
         selected = self._carved_mask if carved else ~self._carved_mask
-        yield from compress(self._read_train(), selected.tobytes())
+        return compress(self._read_train(), selected.tobytes())
 
     def _known_labels(self) -> set[str] | None:
         """Labels a val/test row may have (None: ``label_names`` already restricts them)."""
@@ -309,16 +316,29 @@ class TextTableDataModule(TextClassificationDataModule):
             labelled: False reads only the text column (prediction input; labels None).
             labels_seen: if given, every label read is added to it.
         """
+        return chain.from_iterable(self._table_chunks(file, known_labels, labelled, labels_seen))
+
+    def _table_chunks(
+        self,
+        file: Path,
+        known_labels: set[str] | None,
+        labelled: bool,
+        labels_seen: set[str] | None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """:meth:`read_table`'s examples a list at a time (flattened in C: no Python frame
+        runs per row), then the file's warning and its check for at least one example."""
         policy = BadLinePolicy(file, self.on_bad_line)
         if self.format == "jsonl":
             rows = self._json_rows(file, policy)
-            found = yield from self._examples(
-                file, rows, policy, known_labels, labelled, labels_seen
-            )
+            chunks = self._example_chunks(file, rows, policy, known_labels, labelled)
         else:
-            found = yield from self._delimited_examples(
-                file, policy, known_labels, labelled, labels_seen
-            )
+            chunks = self._delimited_chunks(file, policy, known_labels, labelled)
+        found = 0
+        for examples in chunks:
+            found += len(examples)
+            if labels_seen is not None:
+                labels_seen.update([example["label"] for example in examples])
+            yield examples
         summary = policy.summary()
         if summary not in self._warned:
             self._warned.add(summary)
@@ -369,22 +389,20 @@ class TextTableDataModule(TextClassificationDataModule):
             )
         return text, label
 
-    def _delimited_examples(
+    def _delimited_chunks(
         self,
         file: Path,
         policy: BadLinePolicy,
         known_labels: set[str] | None,
         labelled: bool,
-        labels_seen: set[str] | None,
-    ) -> Generator[dict[str, Any], None, int]:
-        """The examples of each CSV/TSV row (bad rows go to ``policy``); returns how many.
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The examples of the CSV/TSV rows a list at a time (bad rows go to ``policy``).
 
         TSV is read a chunk of lines at a time (about a megabyte): a chunk whose rows are all
         good is made into examples at once (:meth:`_TableRows.whole_chunk`), any other row by
         row, so bad rows are reported in file order either way.
         """
         rows = _TableRows(self, file, policy, known_labels, labelled)
-        found = 0
         if self.format == "tsv":  # split on tabs, no quoting
             for chunk in read_line_chunks(file, TSV_CHUNK_BYTES):
                 examples = rows.whole_chunk(chunk)
@@ -397,19 +415,11 @@ class TextTableDataModule(TextClassificationDataModule):
                         example = rows.example(line_number, line.split("\t"))
                         if example is not None:
                             examples.append(example)
-                found += len(examples)
-                if labels_seen is not None:
-                    labels_seen.update([example["label"] for example in examples])
-                yield from examples
-            return found
-        for line_number, fields in read_csv_records(file, policy, delimiter=self.delimiter):
-            example = rows.example(line_number, fields)
-            if example is not None:
-                found += 1
-                if labels_seen is not None:
-                    labels_seen.add(example["label"])
-                yield example
-        return found
+                yield examples
+            return
+        records = read_csv_records(file, policy, delimiter=self.delimiter)
+        examples = (rows.example(line_number, fields) for line_number, fields in records)
+        yield from _lists(example for example in examples if example is not None)
 
     def _column_indices(
         self, file: Path, line_number: int, header: list[str] | None, width: int, labelled: bool
@@ -436,30 +446,28 @@ class TextTableDataModule(TextClassificationDataModule):
                 indices.append(column)
         return indices[0], indices[1] if labelled else None
 
-    def _examples(
+    def _example_chunks(
         self,
         file: Path,
         rows: Iterator[tuple[int, Any, Any]],
         policy: BadLinePolicy,
         known_labels: set[str] | None,
         labelled: bool,
-        labels_seen: set[str] | None,
-    ) -> Generator[dict[str, Any], None, int]:
-        """The examples of ``(line_number, text, label)`` rows (bad ones go to ``policy``);
-        returns how many."""
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The examples of ``(line_number, text, label)`` rows a list at a time (bad ones go
+        to ``policy``)."""
         where = f"{file}, line "
-        found = 0
-        for line_number, text, label in rows:
-            try:
-                text, label = self._example(text, label, known_labels, labelled)
-            except BadRowError as problem:
-                policy.report(str(problem), line_number)
-                continue
-            found += 1
-            if labels_seen is not None:
-                labels_seen.add(label)
-            yield {"text": text, "label": label, "source": where + str(line_number)}
-        return found
+
+        def examples() -> Iterator[dict[str, Any]]:
+            for line_number, text, label in rows:
+                try:
+                    text, label = self._example(text, label, known_labels, labelled)
+                except BadRowError as problem:
+                    policy.report(str(problem), line_number)
+                    continue
+                yield {"text": text, "label": label, "source": where + str(line_number)}
+
+        yield from _lists(examples())
 
     def _json_rows(self, file: Path, policy: BadLinePolicy) -> Iterator[tuple[int, Any, Any]]:
         """``(line_number, text, label)`` of each JSON Lines record."""
@@ -502,6 +510,12 @@ class TextTableDataModule(TextClassificationDataModule):
                 f"expected a JSON array for column index {column}, found {type(record).__name__}"
             )
         return record[column] if column < len(record) else None
+
+
+def _lists(examples: Iterator[dict[str, Any]], size: int = 4096) -> Iterator[list[dict[str, Any]]]:
+    """Consecutive lists of ``size`` examples (the last may be shorter, none is empty)."""
+    while chunk := list(islice(examples, size)):
+        yield chunk
 
 
 class _TableRows:
