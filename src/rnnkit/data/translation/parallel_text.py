@@ -61,8 +61,7 @@ class LengthBucketSampler(Sampler[list[int]]):
     def __init__(
         self, lengths: Any, batch_size: int, seed: int = 0, pool_batches: int = 50
     ) -> None:
-        lengths = np.asarray(lengths, dtype=np.int64)
-        self.keys = lengths.reshape(len(lengths), -1)
+        self.keys = sort_keys(lengths)
         self.batch_size = batch_size
         self.seed = seed
         self.pool_size = batch_size * pool_batches
@@ -75,8 +74,7 @@ class LengthBucketSampler(Sampler[list[int]]):
         batches = []
         for start in range(0, len(order), self.pool_size):
             pool = order[start : start + self.pool_size]
-            keys = self.keys[pool]
-            pool = pool[np.lexsort(keys.T[::-1])]  # stable: ties keep the shuffled order
+            pool = pool[np.argsort(self.keys[pool], kind="stable")]  # ties keep shuffled order
             batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
         for index in torch.randperm(len(batches), generator=generator).tolist():
             yield batches[index].tolist()
@@ -85,6 +83,20 @@ class LengthBucketSampler(Sampler[list[int]]):
         pools, rest = divmod(len(self.keys), self.pool_size)
         per_pool = -(-self.pool_size // self.batch_size)
         return pools * per_pool + -(-rest // self.batch_size)
+
+
+def sort_keys(lengths: Any) -> np.ndarray:
+    """``(N,)`` int64 keys that sort as the ``(N,)`` or ``(N, K)`` non-negative integer
+    ``lengths`` do, row by row (column 0 first): one number per example."""
+    lengths = np.asarray(lengths, dtype=np.int64)
+    columns = lengths.reshape(len(lengths), -1).T
+    if not len(lengths):
+        return np.zeros(0, dtype=np.int64)
+    keys = columns[0].copy()
+    for column in columns[1:]:
+        keys *= int(column.max()) + 1
+        keys += column
+    return keys
 
 
 class TextPairDataModule(TranslationDataModule):
@@ -135,12 +147,13 @@ class TextPairDataModule(TranslationDataModule):
         if not self.bucket_by_length:
             return super().train_dataloader()
         examples = self.datasets["train"]
-        lengths = np.stack(
-            [sequence_lengths(examples, "target"), sequence_lengths(examples, "source")], axis=1
-        )
+        keys = sequence_lengths(examples, "target")  # by target length, then source length
+        source = sequence_lengths(examples, "source")
+        keys *= int(source.max()) + 1
+        keys += source
         return DataLoader(
             examples,
-            batch_sampler=LengthBucketSampler(lengths, self.batch_size, self.seed),
+            batch_sampler=LengthBucketSampler(keys, self.batch_size, self.seed),
             collate_fn=self.collate,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
