@@ -170,26 +170,30 @@ class TextClassificationDataModule(RnnkitDataModule):
 
     def _encode_chunk(self, examples: list[dict[str, Any]]) -> tuple[Columns, int, Counter]:
         """The base class's chunk encoding (what each preparation worker runs), with the
-        default whitespace tokens found for the whole chunk at once: one ``split`` of the
-        joined texts and one vocabulary look-up per token, in C; the same columns and counts
-        as :meth:`encode_counts` of each example."""
+        default whitespace tokens split and looked up for the whole chunk in C (``map``, no
+        Python loop per token or example); the same columns and counts as
+        :meth:`encode_counts` of each example."""
         if type(self).tokenize is not TextClassificationDataModule.tokenize:
             return super()._encode_chunk(examples)
-        texts = [example["text"] for example in examples]
-        lengths = np.fromiter(map(len, map(str.split, texts)), np.int64, len(texts))
-        if len(texts) and not lengths.all():
+        texts = map(itemgetter("text"), examples)
+        words = list(map(str.split, map(str.lower, texts) if self.lowercase else texts))
+        lengths = np.fromiter(map(len, words), np.int64, len(words))
+        if len(words) and not lengths.all():
             empty = examples[int(np.argmin(lengths))]
             raise ValueError(f"empty sentence in {empty.get('source', 'the data')}")
-        joined = " ".join(texts)
-        tokens = (joined.lower() if self.lowercase else joined).split()  # == each text's
-        ids = np.fromiter(map(self.vocab.index.get, tokens, repeat(-1)), np.int64, len(tokens))
+        tokens = chain.from_iterable(words)
+        ids = np.fromiter(map(self.vocab.index.get, tokens, repeat(-1)), np.int64, lengths.sum())
         unknown = ids < 0
         if unknown.any():  # the unknown id, or the error of a vocabulary without one
-            ids[unknown] = self.vocab.id(tokens[int(np.argmax(unknown))])
-        labels = np.fromiter(map(self.label_id, examples), np.int64, len(examples))
+            first = list(chain.from_iterable(words))[int(np.argmax(unknown))]
+            ids[unknown] = self.vocab.id(first)
+        label_ids = list(map(self._label_ids.get, map(dict.get, examples, repeat("label"))))
+        if None in label_ids:  # unlabelled, or a label not seen in training (an error)
+            label_ids = list(map(self.label_id, examples))
+        labels = np.array(label_ids, dtype=np.int64)
         dtype = self.encoded_fields()["tokens"][0]
         columns = {"tokens": (ids.astype(dtype), lengths), "label": (labels, None)}
-        counts = Counter(tokens=len(tokens), unknown_tokens=int(unknown.sum()))
+        counts = Counter(tokens=len(ids), unknown_tokens=int(unknown.sum()))
         return columns, len(examples), counts
 
     def label_id(self, example: dict[str, Any]) -> int:
