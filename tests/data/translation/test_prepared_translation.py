@@ -104,6 +104,7 @@ def test_second_setup_reads_the_cache_not_the_files(tmp_path, counted_reads):
         ({"max_source_length": 4}, True),
         ({"source_tokenizer": "character"}, True),
         ({"bucket_by_length": True}, False),
+        ({"seed": 7}, False),
         ({"batch_size": 5}, False),
         ({"rebuild_cache": True}, True),
     ],

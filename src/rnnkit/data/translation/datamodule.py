@@ -145,7 +145,10 @@ class TranslationDataModule(RnnkitDataModule):
     def preparation_settings(self) -> dict[str, Any]:
         """The plain settings, the tokenizers' names and options (not the batching)."""
         settings = super().preparation_settings()
-        settings.pop("bucket_by_length", None)  # shapes batches, not the prepared arrays
+        for batching in ("bucket_by_length", "seed"):  # batches and their order, not the arrays
+            settings.pop(batching, None)
+        for fitted in ("source_vocab", "target_vocab"):  # None until fitted; "artifacts" then
+            settings.pop(fitted, None)
         settings["encoding"] = self.encoding_version
         for side in ("source", "target"):
             tokenizer = getattr(self, f"{side}_tokenizer")
