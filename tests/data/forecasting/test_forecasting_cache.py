@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import math
+import subprocess
 import warnings
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -260,3 +261,15 @@ def test_builtin_data_stays_in_memory_with_a_cache_dir(tmp_path):
     )
     dates = load("val")[0]["dates"]
     assert batch["horizon_dates"][1] == dates[105:131]  # weekly dates, written as they were
+
+
+def test_a_table_left_by_a_killed_preparation_is_removed(tmp_path):
+    dead = subprocess.Popen(["true"])  # noqa: S607
+    dead.wait()
+    stale = tmp_path / "prepared" / f".series-table-{dead.pid}-abc"
+    stale.mkdir(parents=True)
+    (stale / "values.bin").write_bytes(b"0" * 64)
+    dm = module(write_series(tmp_path / "series.csv"), tmp_path / "prepared")
+    dm.setup()
+    assert not stale.exists()
+    assert not list((tmp_path / "prepared").glob(".series-table-*"))

@@ -1,4 +1,4 @@
-"""The validated rows of a series file, written once to flat files and read memory-mapped."""
+"""The validated rows of a series file, written once to flat files in a temporary folder."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ TABLE_PREFIX = ".series-table-"
 
 @dataclass
 class SeriesTable:
-    """The rows of a series file that passed validation, memory-mapped from a temporary folder.
+    """The rows of a series file that passed validation, in flat files of a temporary folder:
+    the attributes map them (for looking up rows), :meth:`read` reads a range of rows.
 
     Attributes:
         dates: ``(R,)`` int64 dates (see :mod:`rnnkit.data.forecasting.dates`).
