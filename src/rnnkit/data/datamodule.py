@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from rnnkit.data.io.parallel_encoding import default_workers, map_chunks
 from rnnkit.data.io.prepared_cache import Columns, PreparedCache, cache_key, to_columns
-from rnnkit.data.io.sharded_batches import ShardedBatches
+from rnnkit.data.io.sharded_batches import ShardedBatches, ready_batch
 from rnnkit.data.io.streamed_split import Export, StreamedSplit
 
 SPLITS = ("train", "val", "test")
@@ -411,6 +411,7 @@ class RnnkitDataModule(pl.LightningDataModule):
         return DataLoader(
             batches,
             batch_size=None,
+            collate_fn=ready_batch,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
         )

@@ -79,18 +79,23 @@ class ShardedBatches(IterableDataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
 
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """``(N,)`` the examples in ``epoch``'s order (the same on every rank)."""
+        size = len(self.dataset)
+        if not self.shuffle:
+            return np.arange(size)
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(size, generator=generator).numpy()
+
+    def rank_batch(self, order: np.ndarray, step: int) -> np.ndarray:
+        """This rank's example indices of batch ``step``, cut from the epoch's order."""
+        start, end = self.rounds[step]
+        return np.array_split(order[start:end], self.world_size)[self.rank]
+
     def batch_indices(self, epoch: int) -> list[np.ndarray]:
         """This rank's example indices of every batch of ``epoch``."""
-        size = len(self.dataset)
-        if self.shuffle:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            order = torch.randperm(size, generator=generator).numpy()
-        else:
-            order = np.arange(size)
-        return [
-            np.array_split(order[start:end], self.world_size)[self.rank]
-            for start, end in self.rounds
-        ]
+        order = self.epoch_order(epoch)
+        return [self.rank_batch(order, step) for step in range(len(self.rounds))]
 
     def _fetch(self, indices: np.ndarray) -> list[Any]:
         getitems = getattr(self.dataset, "__getitems__", None)
@@ -99,10 +104,19 @@ class ShardedBatches(IterableDataset):
         return [self.dataset[int(i)] for i in indices]
 
     def __iter__(self) -> Iterator[Any]:
-        batches = self.batch_indices(self.epoch)
+        # Each batch's indices are cut when it is made: an epoch of millions of examples
+        # costs one permutation, not a list of every batch.
+        order = self.epoch_order(self.epoch)
         self.epoch += 1
         worker = get_worker_info()
+        steps = range(len(self.rounds))
         if worker is not None:
-            batches = batches[worker.id :: worker.num_workers]
-        for indices in batches:
-            yield self.collate(self._fetch(indices))
+            steps = steps[worker.id :: worker.num_workers]
+        for step in steps:
+            yield self.collate(self._fetch(self.rank_batch(order, step)))
+
+
+def ready_batch(batch: Any) -> Any:
+    """The loader's collate for ready batches: as is (torch's default would walk every
+    element of the batch again, strings included)."""
+    return batch
