@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from rnnkit.data.forecasting.dates import format_dates
+from rnnkit.data.io.prepared_cache import process_alive
 
 TABLE_PREFIX = ".series-table-"
 """Folders of tables being read or in use: ``<prefix><pid>-<random>``."""
@@ -117,15 +118,5 @@ def _remove_abandoned(root: Path) -> None:
     """Table folders under ``root`` whose process is gone."""
     for folder in root.glob(f"{TABLE_PREFIX}*"):
         pid = folder.name[len(TABLE_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

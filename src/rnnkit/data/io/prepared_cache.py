@@ -291,7 +291,7 @@ class PreparedCache:
         """Temporary folders of this key whose writer process is gone (killed preparations)."""
         for stale in self.root.glob(f"{self.folder.name}.tmp-*"):
             pid = stale.name.rsplit("-", 1)[-1]
-            if not pid.isdigit() or not _alive(int(pid)):
+            if not pid.isdigit() or not process_alive(int(pid)):
                 shutil.rmtree(stale, ignore_errors=True)
 
     @contextmanager
@@ -361,7 +361,8 @@ class CacheWriter:
         self.finished = True
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (the writer of a temporary folder)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
