@@ -355,7 +355,7 @@ class RnnkitDataModule(pl.LightningDataModule):
                 split_writer = writer.split(split, fields)
                 examples = self._progress(self.load_split(split), f"encode {split}")
                 for columns, count, counts in map_chunks(
-                    self._encode_chunk, examples, self.prepare_chunk, workers
+                    self.encode_chunk, examples, self.prepare_chunk, workers
                 ):
                     split_writer.write_columns(columns, count)
                     for key, value in counts.items():
@@ -364,7 +364,10 @@ class RnnkitDataModule(pl.LightningDataModule):
         self._rebuilt = True
         log.info("prepared %s into %s", type(self).__name__, cache.folder)
 
-    def _encode_chunk(self, examples: list[Any]) -> tuple[Columns, int, Counter]:
+    def encode_chunk(self, examples: list[Any]) -> tuple[Columns, int, Counter]:
+        """Encode a chunk of raw examples (in a worker process) into columns, their count and
+        what :meth:`encode_counts` counted; a datamodule that can encode a whole chunk at once
+        (vectorised) overrides this."""
         counts: Counter = Counter()
         encoded = [self.encode_counts(example, counts) for example in examples]
         return to_columns(encoded, self.encoded_fields()), len(encoded), counts

@@ -196,7 +196,7 @@ def test_a_chunk_is_encoded_as_its_examples_one_by_one(tmp_path, lowercase):
         {"text": "dull", "label": None},
         {"text": "Slow and UNSEEN", "label": "negative"},
     ]
-    columns, count, counts = datamodule._encode_chunk(examples)
+    columns, count, counts = datamodule.encode_chunk(examples)
     one_by_one = [datamodule.encode(example) for example in examples]
     expected = to_columns(one_by_one, datamodule.encoded_fields())
     assert count == 3 and columns.keys() == expected.keys()
@@ -207,7 +207,7 @@ def test_a_chunk_is_encoded_as_its_examples_one_by_one(tmp_path, lowercase):
     unknown = sum(token == 1 for e in one_by_one for token in e["tokens"])
     assert counts == {"tokens": 10, "unknown_tokens": unknown} and unknown >= 2
     with pytest.raises(ValueError, match="empty sentence in x.tsv, line 4"):
-        datamodule._encode_chunk(
+        datamodule.encode_chunk(
             [examples[0], {"text": " ", "label": None, "source": "x.tsv, line 4"}]
         )
 

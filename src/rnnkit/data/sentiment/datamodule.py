@@ -168,13 +168,13 @@ class TextClassificationDataModule(RnnkitDataModule):
         counts["unknown_tokens"] += unknown
         return {"tokens": ids, "label": self.label_id(example)}
 
-    def _encode_chunk(self, examples: list[dict[str, Any]]) -> tuple[Columns, int, Counter]:
+    def encode_chunk(self, examples: list[dict[str, Any]]) -> tuple[Columns, int, Counter]:
         """The base class's chunk encoding (what each preparation worker runs), with the
         default whitespace tokens split and looked up for the whole chunk in C (``map``, no
         Python loop per token or example); the same columns and counts as
         :meth:`encode_counts` of each example."""
         if type(self).tokenize is not TextClassificationDataModule.tokenize:
-            return super()._encode_chunk(examples)
+            return super().encode_chunk(examples)
         texts = map(itemgetter("text"), examples)
         words = list(map(str.split, map(str.lower, texts) if self.lowercase else texts))
         lengths = np.fromiter(map(len, words), np.int64, len(words))
