@@ -171,9 +171,34 @@ def test_mapped_split_pickles_without_its_arrays(tmp_path):
     assert split.values("tokens").nbytes > 15_000  # the maps are open in this process
     payload = pickle.dumps(split)
     assert len(payload) < 1500
+    split[0]  # and its files are open for reading examples
+    assert len(pickle.dumps(split)) < 1500
     copy = pickle.loads(payload)
-    assert copy._arrays is None and len(copy) == 5000
+    assert copy._arrays is None and copy._readers is None and len(copy) == 5000
     assert_same(copy[4321], encoded[4321])
+
+
+def test_single_examples_are_read_without_mapping_the_split(tmp_path):
+    # A map keeps every page it touched resident: random examples must not be read through it.
+    encoded = examples(300)
+    split = write_cache(tmp_path, {"train": encoded}, chunk=64).splits()["train"]
+    for index in np.random.default_rng(0).permutation(300):
+        assert_same(split[int(index)], encoded[index])
+    assert split._arrays is None
+    batch = split.__getitems__([299, 0, 7])
+    for item, index in zip(batch, (299, 0, 7), strict=True):
+        assert_same(item, encoded[index])
+
+
+def test_a_split_file_cut_short_is_named_not_read_as_zeros(tmp_path):
+    cache = write_cache(tmp_path, {"train": examples(40)})
+    tokens = cache.folder / "train" / "tokens.bin"
+    os.truncate(tokens, tokens.stat().st_size // 2)
+    split = cache.splits()["train"]
+    assert_same(split[1], examples(40)[1])
+    with pytest.raises(ValueError, match=r"tokens\.bin ends before byte .*rebuild_cache=true"):
+        for index in range(40):
+            split[index]
 
 
 def _identity(batch):

@@ -16,8 +16,9 @@ so a stale folder is never read. A preparation writes into a temporary folder be
 one and renames it into place only after ``manifest.json`` is written, so a killed preparation
 leaves nothing that is read as complete (its temporary folder is removed by the next one).
 
-Training reads every array with :class:`numpy.memmap`: the examples of a split are views cut on
-demand (:class:`MappedSplit`), and no per-example Python object survives set-up.
+Training reads the arrays on demand (:class:`MappedSplit`), and no per-example Python object
+survives set-up: whole arrays through :class:`numpy.memmap` (a language model's stream, a
+series' windows), single examples with ``os.pread`` of just their bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import json
 import os
 import shutil
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from itertools import chain
@@ -189,10 +191,15 @@ class SplitWriter:
 
 
 class MappedSplit(Dataset):
-    """A prepared split read through memory maps; item ``i`` is a dict of numpy views.
+    """A prepared split on disk; item ``i`` is a dict of its fields' values.
 
-    Variable-length fields give ``values[offsets[i]:offsets[i + 1]]``, the others
-    ``values[i]``. The maps open lazily in each process, so worker processes never copy them.
+    Variable-length fields give ``values[offsets[i]:offsets[i + 1]]`` (a 1-D array), the others
+    ``values[i]`` (a Python number). Items are read with ``os.pread`` of their bytes (offsets,
+    then values), not through a memory map: a map keeps every page it touched resident in
+    this process, with the kernel's fault-around neighbours (16 pages a fault), so drawing
+    random examples from a large split would grow the process by the whole split's size.
+    :meth:`values` and :meth:`offsets` map whole arrays, for readers that sweep them in order.
+    Files and maps open lazily in each process (worker processes never copy them).
     """
 
     def __init__(self, folder: Path, description: Mapping[str, Any]) -> None:
@@ -200,9 +207,10 @@ class MappedSplit(Dataset):
         self.description = dict(description)
         self.size = int(description["examples"])
         self._arrays: dict[str, tuple[np.ndarray, np.ndarray | None]] | None = None
+        self._readers: list[_FieldReader] | None = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_arrays": None}
+        return {**self.__dict__, "_arrays": None, "_readers": None}
 
     def _open(self, name: str, dtype: str, length: int) -> np.ndarray:
         if length == 0:
@@ -235,6 +243,15 @@ class MappedSplit(Dataset):
             raise ValueError(f"field {field!r} has one value per example, not a sequence")
         return offsets
 
+    @property
+    def readers(self) -> list[_FieldReader]:
+        if self._readers is None:
+            self._readers = [
+                _FieldReader(self.folder, name, field, self.size)
+                for name, field in self.description["fields"].items()
+            ]
+        return self._readers
+
     def __len__(self) -> int:
         return self.size
 
@@ -242,16 +259,53 @@ class MappedSplit(Dataset):
         if not -self.size <= index < self.size:
             raise IndexError(f"index {index} out of range for {self.size} examples")
         index %= self.size
-        item = {}
-        for name, (values, offsets) in self.arrays.items():
-            if offsets is None:
-                item[name] = values[index].item()
-            else:
-                item[name] = values[offsets[index] : offsets[index + 1]]
-        return item
+        return {reader.name: reader.read(index) for reader in self.readers}
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         return [self[i] for i in indices]
+
+
+class _FieldReader:
+    """Reads one field of single examples of a :class:`MappedSplit` with ``os.pread``."""
+
+    def __init__(self, folder: Path, name: str, field: Mapping[str, Any], size: int) -> None:
+        self.folder, self.name = folder, name
+        self.dtype = np.dtype(field["dtype"])
+        self.ragged = bool(field["ragged"])
+        # An empty field may have no bytes to read (its file is then never opened).
+        self.empty = int(field["values"]) == 0
+        flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+        self.values = None if self.empty else os.open(folder / f"{name}.bin", flags)
+        self.offsets = os.open(folder / f"{name}.offsets.bin", flags) if self.ragged else None
+        self._finalizer = weakref.finalize(self, _close, [self.values, self.offsets])
+
+    def read(self, index: int) -> Any:
+        itemsize = self.dtype.itemsize
+        if not self.ragged:
+            raw = self._pread(self.values, itemsize, index * itemsize)
+            return np.frombuffer(raw, self.dtype)[0].item()
+        bounds = self._pread(self.offsets, 16, index * 8, ".offsets")
+        start, stop = np.frombuffer(bounds, "<i8").tolist()
+        if stop == start:
+            return np.zeros(0, dtype=self.dtype)
+        raw = self._pread(self.values, (stop - start) * itemsize, start * itemsize)
+        return np.frombuffer(raw, self.dtype)
+
+    def _pread(self, descriptor: int, length: int, offset: int, kind: str = "") -> bytes:
+        raw = os.pread(descriptor, length, offset)
+        if len(raw) != length:  # the file was cut short after it was prepared
+            raise ValueError(
+                f"prepared data: {self.folder / self.name}{kind}.bin ends before byte "
+                f"{offset + length}; "
+                "rebuild it with data.rebuild_cache=true"
+            )
+        return raw
+
+
+def _close(descriptors: list[int | None]) -> None:
+    for descriptor in descriptors:
+        if descriptor is not None:
+            os.close(descriptor)
 
 
 class PreparedCache:
