@@ -8,7 +8,7 @@ import logging
 import os
 import warnings
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -343,7 +343,7 @@ class RnnkitDataModule(pl.LightningDataModule):
     def _prepare_splits(self, cache: PreparedCache) -> None:
         workers = default_workers() if self.prepare_workers is None else self.prepare_workers
         if not self.fitted:
-            self.fit_artifacts(self._progress(self.load_split("train"), "fit train"))
+            self.fit_prepared(workers)
             self.fitted = True
         fields = self.encoded_fields()
         aliases = self.split_aliases()
@@ -353,16 +353,29 @@ class RnnkitDataModule(pl.LightningDataModule):
                 if split in aliases:
                     continue
                 split_writer = writer.split(split, fields)
-                examples = self._progress(self.load_split(split), f"encode {split}")
-                for columns, count, counts in map_chunks(
-                    self.encode_chunk, examples, self.prepare_chunk, workers
-                ):
-                    split_writer.write_columns(columns, count)
-                    for key, value in counts.items():
-                        totals[f"{split}_{key}"] = totals.get(f"{split}_{key}", 0) + value
+                with self._progress_bar(f"encode {split}") as bar:
+                    for columns, count, counts in self.map_split(split, self.encode_chunk, workers):
+                        split_writer.write_columns(columns, count)
+                        bar.update(count)
+                        for key, value in counts.items():
+                            totals[f"{split}_{key}"] = totals.get(f"{split}_{key}", 0) + value
             writer.finish(self.artifacts(), {"counts": totals}, aliases)
         self._rebuilt = True
         log.info("prepared %s into %s", type(self).__name__, cache.folder)
+
+    def fit_prepared(self, workers: int) -> None:
+        """Fit when preparing into the cache, with ``workers`` processes to spare; by default
+        :meth:`fit_artifacts` of the training examples, here. A datamodule that can fit from
+        chunks counted in workers (:meth:`map_split`) overrides this."""
+        self.fit_artifacts(self._progress(self.load_split("train"), "fit train"))
+
+    def map_split(self, split: str, function: Callable[[Any], Any], workers: int) -> Iterator[Any]:
+        """``function(chunk)`` of consecutive chunks of ``split``'s raw examples (lists of
+        :attr:`prepare_chunk` examples of :meth:`load_split`), in ``workers`` forked processes,
+        results in order. A datamodule whose files a worker can read and parse itself yields
+        other chunks (its ``function`` then takes them), so that reading runs in parallel too.
+        """
+        return map_chunks(function, self.load_split(split), self.prepare_chunk, workers)
 
     def encode_chunk(self, examples: list[Any]) -> tuple[Columns, int, Counter]:
         """Encode a chunk of raw examples (in a worker process) into columns, their count and
@@ -378,6 +391,11 @@ class RnnkitDataModule(pl.LightningDataModule):
         return tqdm(
             examples, desc=description, unit=" examples", delay=2.0, mininterval=1.0, leave=False
         )
+
+    @staticmethod
+    def _progress_bar(description: str) -> tqdm:
+        """:meth:`_progress`'s bar, advanced by hand a chunk at a time (``update(count)``)."""
+        return tqdm(desc=description, unit=" examples", delay=2.0, mininterval=1.0, leave=False)
 
     def restore(self, artifacts: dict[str, Any]) -> None:
         """Restore fitted state from a checkpoint instead of fitting it again."""

@@ -43,13 +43,25 @@ class Reads:
 
     def __init__(self, monkeypatch, cls):
         self.splits: list[str] = []
-        original = cls.load_split
+        self.mapping = False
+        original_load, original_map = cls.load_split, cls.map_split
 
-        def counted(module, split):
+        def counted_load(module, split):
+            if not self.mapping:
+                self.splits.append(split)
+            return original_load(module, split)
+
+        def counted_map(module, split, function, workers):
+            # Preparation reads a split through map_split, which may or may not use load_split.
             self.splits.append(split)
-            return original(module, split)
+            self.mapping = True
+            try:
+                return original_map(module, split, function, workers)
+            finally:
+                self.mapping = False
 
-        monkeypatch.setattr(cls, "load_split", counted)
+        monkeypatch.setattr(cls, "load_split", counted_load)
+        monkeypatch.setattr(cls, "map_split", counted_map)
 
 
 def refuse(*args, **kwargs):
@@ -303,13 +315,13 @@ def test_preparation_leaves_the_objects_alive_before_it_out_of_full_collections(
     tmp_path, monkeypatch
 ):
     frozen = []
-    fit = SST2DataModule.fit_artifacts
+    fit = SST2DataModule.fit_prepared
 
-    def fit_noting_the_freeze(module, examples):
+    def fit_noting_the_freeze(module, workers):
         frozen.append(gc.get_freeze_count())
-        return fit(module, examples)
+        return fit(module, workers)
 
-    monkeypatch.setattr(SST2DataModule, "fit_artifacts", fit_noting_the_freeze)
+    monkeypatch.setattr(SST2DataModule, "fit_prepared", fit_noting_the_freeze)
     folder = write_sst2(tmp_path / "sst2")
     SST2DataModule(path=str(folder), cache_dir=tmp_path / "prepared").setup()
     assert frozen[0] > 10_000 and gc.get_freeze_count() == 0  # frozen while preparing only

@@ -12,11 +12,11 @@ from typing import Any
 
 # The chunk function of the running pool. Worker processes are forked after it is set, so
 # they inherit it (and the datamodule it is bound to) without pickling it.
-_CHUNK_FUNCTION: Callable[[list[Any]], Any] | None = None
+_CHUNK_FUNCTION: Callable[[Any], Any] | None = None
 
 
-def _run_chunk(chunk: list[Any]) -> Any:
-    return _CHUNK_FUNCTION(chunk)
+def _run_chunk(task: Any) -> Any:
+    return _CHUNK_FUNCTION(task)
 
 
 def default_workers() -> int:
@@ -41,16 +41,23 @@ def map_chunks(
     chunk_size: int = 4096,
     workers: int = 1,
 ) -> Iterator[Any]:
-    """``function(chunk)`` for consecutive chunks of ``items``, results in order.
+    """``function(chunk)`` for consecutive chunks of ``items`` (lists of ``chunk_size``), results
+    in order; see :func:`map_ordered`."""
+    return map_ordered(function, chunks(items, chunk_size), workers)
 
-    With ``workers > 1`` the chunks run in forked worker processes while this process reads
-    the next ones; at most ``2 * workers`` chunks are in flight, so memory stays bounded
-    whatever the input size. Without ``fork`` (not Linux/macOS) or with one worker, the chunks
-    run here.
+
+def map_ordered(
+    function: Callable[[Any], Any], tasks: Iterable[Any], workers: int = 1
+) -> Iterator[Any]:
+    """``function(task)`` for each of ``tasks``, results in order.
+
+    With ``workers > 1`` the tasks run in forked worker processes while this process makes the
+    next ones; at most ``2 * workers`` tasks are in flight, so memory stays bounded whatever the
+    input size. Without ``fork`` (not Linux/macOS) or with one worker, the tasks run here.
     """
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        for chunk in chunks(items, chunk_size):
-            yield function(chunk)
+        for task in tasks:
+            yield function(task)
         return
     global _CHUNK_FUNCTION
     previous, _CHUNK_FUNCTION = _CHUNK_FUNCTION, function
@@ -58,8 +65,8 @@ def map_chunks(
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
             pending: deque[Future] = deque()
-            for chunk in chunks(items, chunk_size):
-                pending.append(pool.submit(_run_chunk, chunk))
+            for task in tasks:
+                pending.append(pool.submit(_run_chunk, task))
                 if len(pending) >= 2 * workers:
                     yield pending.popleft().result()
             while pending:

@@ -198,6 +198,17 @@ def read_line_chunks(path: str | Path, chunk_bytes: int = 1 << 20) -> Iterator[L
     Raises:
         FileNotFoundError: ``path`` does not exist.
     """
+    for start, data in read_byte_chunks(path, chunk_bytes):
+        yield decode_lines(data, start)
+
+
+def read_byte_chunks(path: str | Path, chunk_bytes: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
+    """:func:`read_line_chunks` before decoding: ``(number of the first line, bytes)``, the
+    bytes whole lines joined by ``\n`` (for :func:`decode_lines`, e.g. in another process).
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
     start = 1
     with open(path, "rb") as stream:
         pending = stream.read(len(UTF8_BOM))
@@ -209,18 +220,17 @@ def read_line_chunks(path: str | Path, chunk_bytes: int = 1 << 20) -> Iterator[L
             pending += data
             end = pending.rfind(b"\n")
             if end >= 0:  # whole lines: all but what follows the last line ending
-                chunk = _decoded_chunk(pending[:end], start)
+                yield start, pending[:end]
+                start += pending.count(b"\n", 0, end) + 1
                 pending = pending[end + 1 :]
-                start += len(chunk.lines)
-                yield chunk
             if not data:
                 break
         if pending or (bom and start == 1):  # the last line, without a line ending
-            yield _decoded_chunk(pending, start)
+            yield start, pending
 
 
-def _decoded_chunk(data: bytes, start: int) -> LineChunk:
-    """The lines of ``data`` (lines joined by ``\\n``, the first numbered ``start``)."""
+def decode_lines(data: bytes, start: int) -> LineChunk:
+    """The lines of ``data`` (lines joined by ``\n``, the first numbered ``start``)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

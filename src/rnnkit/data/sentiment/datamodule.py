@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from itertools import chain, islice, repeat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import chain, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 import torch
 
 from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
-from rnnkit.data.io.parallel_encoding import default_workers, map_chunks
+from rnnkit.data.io.parallel_encoding import map_chunks
 from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
 
@@ -22,8 +23,51 @@ UNLABELLED = -1
 """The label id of an example without a label (prediction input)."""
 
 _COUNT_CHUNK = 32768
-"""Training texts whose tokens :meth:`TextClassificationDataModule.fit_artifacts` counts at
-once (large: adding up a chunk's counts costs one step per distinct token)."""
+"""Training texts :meth:`TextClassificationDataModule.fit_artifacts` counts at once."""
+
+
+BOUNDARY = "\x00"
+"""Joins a chunk's texts (as a token of its own) so that one ``split`` gives every text's
+tokens and where each text ends."""
+
+
+@dataclass
+class TextRows:
+    """A chunk of raw examples as columns (what preparation workers count and encode).
+
+    ``labels[i]`` is None for an unlabelled row. ``sources[i]`` says where row ``i`` came from;
+    without ``sources`` the rows are consecutive lines of ``file`` from line ``start``.
+    """
+
+    texts: list[str]
+    labels: list[Any]
+    sources: list[str] | None = None
+    file: str = ""
+    start: int = 1
+
+    @classmethod
+    def of(cls, examples: list[dict[str, Any]]) -> TextRows:
+        """The columns of raw example dicts (``text``, ``label``, ``source``)."""
+        return cls(
+            list(map(itemgetter("text"), examples)),
+            list(map(dict.get, examples, repeat("label"))),
+            [str(example.get("source", "the data")) for example in examples],
+        )
+
+    def source(self, index: int) -> str:
+        if self.sources is not None:
+            return self.sources[index]
+        return f"{self.file}, line {self.start + index}"
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
+class _TokenIds(dict):
+    """Token -> vocabulary id; -1 for a token the vocabulary lacks."""
+
+    def __missing__(self, token: str) -> int:
+        return -1
 
 
 class TextClassificationDataModule(RnnkitDataModule):
@@ -84,40 +128,44 @@ class TextClassificationDataModule(RnnkitDataModule):
     # ---- fitting -----------------------------------------------------------------------
 
     def fit_artifacts(self, train_examples: Iterable[dict[str, Any]]) -> None:
-        """The vocabulary and the sorted label set, in one pass over ``train_examples``.
-
-        When preparing into a cache, the tokens are counted in ``prepare_workers`` processes
-        (chunks of :data:`_COUNT_CHUNK` texts, their counts added up here) while this one reads
-        on; otherwise here.
-        """
-        labels: set[str] = set()
-        texts = chain.from_iterable(self._texts_noting_labels(train_examples, labels))
-        workers = 0
-        if self.cache_dir is not None:
-            workers = default_workers() if self.prepare_workers is None else self.prepare_workers
+        """The vocabulary and the sorted label set, in one pass over ``train_examples``."""
         counts: Counter = Counter()
-        for chunk_counts in map_chunks(self._token_counts, texts, _COUNT_CHUNK, workers):
+        labels: set[str] = set()
+        for chunk in map_chunks(TextRows.of, train_examples, _COUNT_CHUNK):
+            chunk_counts, chunk_labels, _ = self._chunk_counts(chunk)
             counts.update(chunk_counts)
+            labels.update(chunk_labels)
+        self.set_fitted(counts, labels)
+
+    def fit_prepared(self, workers: int) -> None:
+        """:meth:`fit_artifacts` from :meth:`map_split`'s chunks of the training split, their
+        tokens counted in ``workers`` processes and the counts added up here."""
+        counts: Counter = Counter()
+        labels: set[str] = set()
+        with self._progress_bar("fit train") as bar:
+            for chunk_counts, chunk_labels, size in self.map_split(
+                "train", self._chunk_counts, workers
+            ):
+                counts.update(chunk_counts)
+                labels.update(chunk_labels)
+                bar.update(size)
+        self.set_fitted(counts, labels)
+
+    def set_fitted(self, counts: Counter, labels: set[str]) -> None:
+        """The vocabulary from the training tokens' ``counts``, the sorted ``labels``."""
         self.vocab = Vocabulary.from_counts(
             counts, min_frequency=self.min_frequency, max_size=self.max_vocab_size
         )
         self._set_labels(sorted(labels))
 
-    @staticmethod
-    def _texts_noting_labels(
-        examples: Iterable[dict[str, Any]], labels: set[str]
-    ) -> Iterator[list[str]]:
-        """The texts of ``examples`` a list at a time, their labels added to ``labels`` (no
-        Python loop per example)."""
-        examples = iter(examples)
-        while chunk := list(islice(examples, 4096)):
-            labels.update(map(str, map(itemgetter("label"), chunk)))
-            yield list(map(itemgetter("text"), chunk))
-
-    def _token_counts(self, texts: list[str]) -> Counter:
+    def _chunk_counts(
+        self, chunk: TextRows | list[dict[str, Any]]
+    ) -> tuple[Counter, set[str], int]:
+        """``(token counts, labels, rows)`` of a chunk of raw examples."""
+        rows = chunk if isinstance(chunk, TextRows) else TextRows.of(chunk)
         counts: Counter = Counter()
-        self.count_tokens(texts, counts)
-        return counts
+        self.count_tokens(rows.texts, counts)
+        return counts, set(map(str, rows.labels)), len(rows)
 
     def count_tokens(self, texts: list[str], counts: Counter) -> None:
         """Add the tokens of ``texts`` to ``counts``: whitespace tokens of all of them at once
@@ -168,44 +216,84 @@ class TextClassificationDataModule(RnnkitDataModule):
         counts["unknown_tokens"] += unknown
         return {"tokens": ids, "label": self.label_id(example)}
 
-    def encode_chunk(self, examples: list[dict[str, Any]]) -> tuple[Columns, int, Counter]:
-        """The base class's chunk encoding (what each preparation worker runs), with the
-        default whitespace tokens split and looked up for the whole chunk in C (``map``, no
-        Python loop per token or example); the same columns and counts as
-        :meth:`encode_counts` of each example."""
+    def encode_chunk(self, chunk: TextRows | list[dict[str, Any]]) -> tuple[Columns, int, Counter]:
+        """The base class's chunk encoding (what each preparation worker runs) of raw example
+        dicts or :class:`TextRows`, with the default whitespace tokens split and looked up for
+        the whole chunk in C (no Python loop per token or example); the same columns and
+        counts as :meth:`encode_counts` of each example."""
+        rows = chunk if isinstance(chunk, TextRows) else TextRows.of(chunk)
         if type(self).tokenize is not TextClassificationDataModule.tokenize:
+            examples = [
+                {"text": text, "label": label, "source": rows.source(i)}
+                for i, (text, label) in enumerate(zip(rows.texts, rows.labels, strict=True))
+            ]
             return super().encode_chunk(examples)
-        texts = map(itemgetter("text"), examples)
-        words = list(map(str.split, map(str.lower, texts) if self.lowercase else texts))
-        lengths = np.fromiter(map(len, words), np.int64, len(words))
-        if len(words) and not lengths.all():
-            empty = examples[int(np.argmin(lengths))]
-            raise ValueError(f"empty sentence in {empty.get('source', 'the data')}")
-        tokens = chain.from_iterable(words)
-        ids = np.fromiter(map(self.vocab.index.get, tokens, repeat(-1)), np.int64, lengths.sum())
+        ids, lengths, first_unknown = self._token_ids(rows.texts)
+        if len(lengths) and not lengths.all():
+            raise ValueError(f"empty sentence in {rows.source(int(np.argmin(lengths)))}")
         unknown = ids < 0
-        if unknown.any():  # the unknown id, or the error of a vocabulary without one
-            first = list(chain.from_iterable(words))[int(np.argmax(unknown))]
-            ids[unknown] = self.vocab.id(first)
-        label_ids = list(map(self._label_ids.get, map(dict.get, examples, repeat("label"))))
+        if first_unknown is not None:  # the unknown id, or the error of a vocabulary without one
+            ids[unknown] = self.vocab.id(first_unknown)
+        label_ids = list(map(self._label_ids.get, rows.labels))
         if None in label_ids:  # unlabelled, or a label not seen in training (an error)
-            label_ids = list(map(self.label_id, examples))
+            label_ids = [
+                self._label_id(label, rows.source(i)) for i, label in enumerate(rows.labels)
+            ]
         labels = np.array(label_ids, dtype=np.int64)
         dtype = self.encoded_fields()["tokens"][0]
         columns = {"tokens": (ids.astype(dtype), lengths), "label": (labels, None)}
         counts = Counter(tokens=len(ids), unknown_tokens=int(unknown.sum()))
-        return columns, len(examples), counts
+        return columns, len(rows), counts
+
+    def _token_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, str | None]:
+        """``(ids, lengths, unknown)``: the int64 vocabulary ids of the whitespace tokens of all
+        ``texts`` in order (-1: not in the vocabulary), each text's token count, and the first
+        token the vocabulary lacks (None: none).
+
+        The texts are joined around :data:`BOUNDARY` tokens and split once; texts that hold
+        that character themselves are split one by one."""
+        lookup = self._lookup()
+        if not texts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), None
+        joined = f" {BOUNDARY} ".join(texts)
+        if joined.count(BOUNDARY) == len(texts) - 1:
+            tokens = (joined.lower() if self.lowercase else joined).split()
+            ids = np.fromiter(map(lookup.__getitem__, tokens), np.int64, len(tokens))
+            marks = np.flatnonzero(ids == -2)
+            lengths = np.diff(marks, prepend=-1, append=len(tokens)) - 1
+        else:
+            split = [(text.lower() if self.lowercase else text).split() for text in texts]
+            lengths = np.fromiter(map(len, split), np.int64, len(split))
+            tokens = list(chain.from_iterable(split))
+            ids = np.fromiter(map(lookup.__getitem__, tokens), np.int64, len(tokens))
+            marks = np.zeros(0, np.int64)
+        missing = np.flatnonzero(ids == -1)
+        unknown = tokens[missing[0]] if missing.size else None
+        if marks.size:
+            ids = np.delete(ids, marks)
+        return ids, lengths, unknown
+
+    def _lookup(self) -> _TokenIds:
+        """This vocabulary as a :class:`_TokenIds` (and ``BOUNDARY`` -> -2), made once."""
+        cached = getattr(self, "_lookup_cache", None)
+        if cached is None or cached[0] is not self.vocab:
+            lookup = _TokenIds(self.vocab.index)
+            lookup[BOUNDARY] = -2
+            cached = self._lookup_cache = (self.vocab, lookup)
+        return cached[1]
 
     def label_id(self, example: dict[str, Any]) -> int:
         """The id of ``example``'s label; :data:`UNLABELLED` when it has none."""
-        label = example.get("label")
+        return self._label_id(example.get("label"), example.get("source", "the data"))
+
+    def _label_id(self, label: Any, source: str) -> int:
         if label is None:
             return UNLABELLED
         found = self._label_ids.get(str(label))
         if found is None:
             raise ValueError(
-                f"unknown label {label!r} in {example.get('source', 'the data')}: expected one "
-                f"of the training labels {self.labels}"
+                f"unknown label {label!r} in {source}: expected one of the training labels "
+                f"{self.labels}"
             )
         return found
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
-from itertools import chain, compress, islice
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import partial
+from itertools import chain, compress, islice, repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -14,17 +17,20 @@ import numpy as np
 from rnnkit.data.datamodule import SPLITS
 from rnnkit.data.io.download import check_download, is_archive
 from rnnkit.data.io.download import download as download_file
+from rnnkit.data.io.parallel_encoding import map_ordered
 from rnnkit.data.io.reading import (
     BadLinePolicy,
     LineChunk,
     carved_mask,
     check_fraction,
     check_on_bad_line,
+    decode_lines,
+    read_byte_chunks,
     read_csv_records,
     read_line_chunks,
     read_lines,
 )
-from rnnkit.data.sentiment.datamodule import TextClassificationDataModule
+from rnnkit.data.sentiment.datamodule import TextClassificationDataModule, TextRows
 
 FORMATS = {"csv": (".csv",), "tsv": (".tsv", ".tab"), "jsonl": (".jsonl", ".ndjson")}
 """Table formats and the file suffixes that select them when ``format`` is not given."""
@@ -32,6 +38,10 @@ FORMATS = {"csv": (".csv",), "tsv": (".tsv", ".tab"), "jsonl": (".jsonl", ".ndjs
 
 TSV_CHUNK_BYTES = 1 << 20
 """Bytes of TSV lines read and made into examples at once."""
+
+WORKER_CHUNK_BYTES = 4 << 20
+"""Bytes of TSV lines a preparation worker reads at once (large: what a worker counts in a
+chunk is added up in the main process, one step per distinct word)."""
 
 
 class BadRowError(Exception):
@@ -258,13 +268,16 @@ class TextTableDataModule(TextClassificationDataModule):
 
     def _train_labels_checked(self, file: Path, labels: set[str]) -> Iterator[dict[str, Any]]:
         """No example: run once the training file is read, it checks and keeps its labels."""
+        self._check_train_labels(file, labels)
+        yield from ()
+
+    def _check_train_labels(self, file: Path, labels: set[str]) -> None:
         if len(labels) < 2:
             raise ValueError(
                 f"{file}: expected at least 2 different labels in the training split, "
                 f"found {sorted(labels)}"
             )
         self._train_labels = labels
-        yield from ()
 
     def _carved_part(self, carved: bool) -> Iterator[dict[str, Any]]:
         """The training rows kept for training, or those carved for validation: the same
@@ -286,10 +299,121 @@ class TextTableDataModule(TextClassificationDataModule):
                 pass
         return self._train_labels
 
-    def fit_artifacts(self, train_examples: Iterable[dict[str, Any]]) -> None:
-        super().fit_artifacts(train_examples)
+    def set_fitted(self, counts: Counter, labels: set[str]) -> None:
+        """The base class's, with the labels of ``label_names`` (in its order) when given."""
+        super().set_fitted(counts, labels)
         if self.label_names is not None:
             self._set_labels(list(dict.fromkeys(self.label_names.values())))
+
+    # ---- preparation: TSV files read in worker processes ---------------------------------
+
+    def map_split(self, split: str, function: Callable[[Any], Any], workers: int) -> Iterator[Any]:
+        """The base class's, but a TSV split file with its own validation file and the default
+        tokens is read by the workers themselves: this process reads chunks of lines (about a
+        megabyte) and sends them on; a worker parses a chunk's rows into :class:`TextRows`
+        (checking them as :meth:`read_table` does) and runs ``function`` on them. Bad rows are
+        reported in file order, as when read here."""
+        reads_in_workers = (
+            self.format == "tsv"
+            and self.val_file is not None
+            and type(self).tokenize is TextClassificationDataModule.tokenize
+        )
+        if split not in SPLITS or not reads_in_workers:
+            return super().map_split(split, function, workers)
+        self.ensure_files()
+        if split == "train":
+            return self._map_tsv(self.resolve(self.train_file), None, function, workers, True)
+        name = self.val_file if split == "val" else self.test_file
+        if name is None:
+            return iter(())
+        return self._map_tsv(self.resolve(name), self._known_labels(), function, workers, False)
+
+    def _map_tsv(
+        self,
+        file: Path,
+        known_labels: set[str] | None,
+        function: Callable[[Any], Any],
+        workers: int,
+        train: bool,
+    ) -> Iterator[Any]:
+        policy = BadLinePolicy(file, self.on_bad_line)
+        rows = _TableRows(self, file, policy, known_labels, labelled=True)
+        labels: set[str] = set()
+        found = 0
+        tasks = self._tsv_tasks(file, rows, known_labels)
+        run = partial(self._tsv_outcome, function, known_labels)
+        for outcome in map_ordered(run, tasks, workers):
+            outcome.merge_into(rows)
+            found += outcome.found
+            labels.update(outcome.labels)
+            if outcome.found:
+                yield outcome.result
+        summary = policy.summary()
+        if summary not in self._warned:
+            self._warned.add(summary)
+            policy.finish()
+        if not found:
+            skipped = f" ({len(policy.skipped)} bad lines skipped)" if policy.skipped else ""
+            raise ValueError(f"{file}: expected at least one example, found none{skipped}")
+        if train:
+            self._check_train_labels(file, labels)
+
+    def _tsv_tasks(
+        self, file: Path, rows: _TableRows, known_labels: set[str] | None
+    ) -> Iterator[list[dict[str, Any]] | _TsvChunk]:
+        """What the workers get: the rows up to the header (and the first row, without one) as
+        examples read here, then chunks of undecoded lines."""
+        for start, data in read_byte_chunks(file, WORKER_CHUNK_BYTES):
+            if rows.width is not None:
+                yield _TsvChunk(file, start, data, None, rows.width, rows.header, rows.indices)
+                continue
+            chunk = decode_lines(data, start)
+            examples, position = [], 0
+            while rows.width is None and position < len(chunk.lines):
+                number = chunk.start + position
+                problems = {number: chunk.problems[number]} if number in chunk.problems else {}
+                examples += rows.each_row(LineChunk(number, [chunk.lines[position]], problems))
+                position += 1
+            if examples:
+                yield examples
+            if position < len(chunk.lines):
+                first = chunk.start + position
+                rest = LineChunk(
+                    first,
+                    chunk.lines[position:],
+                    {n: problem for n, problem in chunk.problems.items() if n >= first},
+                )
+                yield _TsvChunk(file, first, b"", rest, rows.width, rows.header, rows.indices)
+
+    def _tsv_outcome(
+        self,
+        function: Callable[[Any], Any],
+        known_labels: set[str] | None,
+        task: list[dict[str, Any]] | _TsvChunk,
+    ) -> _ChunkOutcome:
+        """In a worker: ``function`` of a task's rows, and what reading them found."""
+        if isinstance(task, list):  # read here already (bad rows reported)
+            rows = TextRows.of(task)
+            return _ChunkOutcome(function(rows) if task else None, len(rows), set(rows.labels))
+        chunk = task.lines if task.lines is not None else decode_lines(task.data, task.start)
+        columns = task.columns(chunk, self.label_names, known_labels)
+        if columns is not None:
+            texts, labels = columns
+            rows = TextRows(texts, labels, file=str(task.file), start=chunk.start)
+            return _ChunkOutcome(function(rows), len(rows), set(labels), carried_at=0)
+        policy = BadLinePolicy(task.file, self.on_bad_line)
+        reader = _ChunkRows(self, task.file, policy, known_labels, labelled=True)
+        reader.width, reader.header, reader.indices = task.width, task.header, task.indices
+        try:
+            examples = reader.each_row(chunk)
+        except ValueError as error:
+            return _ChunkOutcome(None, 0, set(), reader.carried_at, error=error)
+        outcome = _ChunkOutcome(None, len(examples), {e["label"] for e in examples})
+        if examples:
+            outcome.result = function(TextRows.of(examples))
+        outcome.carried_at, outcome.skipped = reader.carried_at, policy.skipped
+        outcome.blank_lines = reader.blank_lines
+        return outcome
 
     def parse_raw(self, raw: str) -> list[dict[str, Any]]:
         """A sentence; a text file with one sentence per line; or a table file in this module's
@@ -406,16 +530,7 @@ class TextTableDataModule(TextClassificationDataModule):
         if self.format == "tsv":  # split on tabs, no quoting
             for chunk in read_line_chunks(file, TSV_CHUNK_BYTES):
                 examples = rows.whole_chunk(chunk)
-                if examples is None:
-                    examples = []
-                    for line_number, line in enumerate(chunk.lines, start=chunk.start):
-                        if line is None:  # not UTF-8
-                            policy.report(chunk.problems[line_number], line_number, file)
-                            continue
-                        example = rows.example(line_number, line.split("\t"))
-                        if example is not None:
-                            examples.append(example)
-                yield examples
+                yield rows.each_row(chunk) if examples is None else examples
             return
         records = read_csv_records(file, policy, delimiter=self.delimiter)
         examples = (rows.example(line_number, fields) for line_number, fields in records)
@@ -540,14 +655,24 @@ class _TableRows:
         self.indices: tuple[int, int | None] = (0, None)
         self.blank_lines: list[int] = []
 
+    def each_row(self, chunk: LineChunk) -> list[dict[str, Any]]:
+        """The examples of a chunk of TSV lines, row by row (bad rows reported)."""
+        examples = []
+        for line_number, line in enumerate(chunk.lines, start=chunk.start):
+            if line is None:  # not UTF-8
+                self.policy.report(chunk.problems[line_number], line_number, self.file)
+                continue
+            example = self.example(line_number, line.split("\t"))
+            if example is not None:
+                examples.append(example)
+        return examples
+
     def example(self, line_number: int, fields: list[str]) -> dict[str, Any] | None:
         """The example of one row; None for a header, a blank or a bad row (reported)."""
         if len(fields) <= 1 and not "".join(fields).strip():
             self.blank_lines.append(line_number)  # an error only if more rows follow
             return None
-        for blank in self.blank_lines:
-            self.policy.report(f"blank line; expected a row of {self.width or '?'} columns", blank)
-        self.blank_lines = []
+        self.report_blank_lines()
         if self.width is None:
             self.width = len(fields)
             if self.module.has_header:
@@ -576,6 +701,12 @@ class _TableRows:
             self.policy.report(str(problem), line_number)
             return None
         return {"text": text, "label": label, "source": self.where + str(line_number)}
+
+    def report_blank_lines(self) -> None:
+        """The blank lines read so far are bad: a row follows them."""
+        for blank in self.blank_lines:
+            self.policy.report(f"blank line; expected a row of {self.width or '?'} columns", blank)
+        self.blank_lines = []
 
     def whole_chunk(self, chunk: LineChunk) -> list[dict[str, Any]] | None:
         """The examples of a chunk of TSV lines when every one is a good row (UTF-8, the
@@ -611,3 +742,85 @@ class _TableRows:
             {"text": text, "label": label, "source": where + str(number)}
             for number, text, label in zip(range(start, start + len(texts)), texts, labels)
         ]
+
+
+@dataclass
+class _TsvChunk:
+    """A chunk of TSV lines for a worker to decode (``data``, lines from ``start``) or decoded
+    already (``lines``), with what the reader knows of the file's columns."""
+
+    file: Path
+    start: int
+    data: bytes
+    lines: LineChunk | None
+    width: int
+    header: list[str] | None
+    indices: tuple[int, int | None]
+
+    def columns(
+        self, chunk: LineChunk, label_names: dict[str, str] | None, known: set[str] | None
+    ) -> tuple[list[str], list[str]] | None:
+        """``(texts, labels)`` when every line is a good row (the shortest path: no Python
+        loop per row); None when any is not (the rows are then read one by one)."""
+        lines, width = chunk.lines, self.width
+        if chunk.problems or not lines:
+            return None
+        if set(map(str.count, lines, repeat("\t"))) != {width - 1}:
+            return None
+        fields = "\t".join(lines).split("\t")
+        text_index, label_index = self.indices
+        texts = list(map(str.strip, fields[text_index::width]))
+        if not all(texts):
+            return None
+        raw = list(map(str.strip, fields[label_index::width]))
+        if label_names is not None:
+            labels = list(map(label_names.get, raw))
+            return None if None in labels else (texts, labels)
+        if not all(raw) or (known is not None and not known.issuperset(raw)):
+            return None
+        return texts, raw
+
+
+class _ChunkRows(_TableRows):
+    """A worker's reader of one chunk: the blank lines that ended the chunk before are not
+    known here, so it notes where a row would have reported them (:attr:`carried_at`: the
+    number of lines skipped before that row; None: no row)."""
+
+    carried_at: int | None = None
+
+    def report_blank_lines(self) -> None:
+        if self.carried_at is None:
+            self.carried_at = len(self.policy.skipped)
+        super().report_blank_lines()
+
+
+@dataclass
+class _ChunkOutcome:
+    """What a worker read in a chunk: ``function``'s result, the examples, their labels, and
+    for the reading process the bad lines the worker skipped (in order), where the blank lines
+    carried from the chunk before are reported among them (``carried_at``, None: nowhere),
+    the blank lines the chunk ends with, or the error that stopped it."""
+
+    result: Any
+    found: int
+    labels: set[str]
+    carried_at: int | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    blank_lines: list[int] = field(default_factory=list)
+    error: ValueError | None = None
+
+    def merge_into(self, rows: _TableRows) -> None:
+        """Report in ``rows``' policy what this chunk found, in file order (raises the first
+        error when the policy is ``"error"``)."""
+        if self.carried_at is None:
+            if self.error is not None:
+                raise self.error
+            rows.policy.skipped.extend(self.skipped)
+            rows.blank_lines.extend(self.blank_lines)
+            return
+        rows.policy.skipped.extend(self.skipped[: self.carried_at])
+        rows.report_blank_lines()
+        if self.error is not None:
+            raise self.error
+        rows.policy.skipped.extend(self.skipped[self.carried_at :])
+        rows.blank_lines = list(self.blank_lines)
