@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from local_server import local_server
-from rnnkit.data.io.reading import BadLineWarning
+from rnnkit.data.io.reading import BadLinePolicy, BadLineWarning, read_lines
 from rnnkit.data.io.vocabulary import EOS, UNK
 from rnnkit.data.language_modeling.text_files import (
     TINY_SHAKESPEARE_SHA256,
@@ -286,3 +286,37 @@ def test_characters_counted_on_bytes_equal_the_text_read(tmp_path, raw, block):
 def test_characters_of_a_file_with_bad_bytes_are_not_guessed(tmp_path):
     (tmp_path / "input.txt").write_bytes(b"good\nbad \xe9 byte\n")
     assert utf8_characters(tmp_path / "input.txt") is None
+
+
+@pytest.mark.parametrize("piece", [1, 5, 64, 1 << 20])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"one\ntwo\n\nthree\n",
+        b"no final break\nlast",
+        b"\xef\xbb\xbfbom first\r\ncrlf\r\nlone\rcr\n",
+        b"\n\n\nblank lines only\n\n",
+        b"caf\xc3\xa9 \xe2\x82\xac\nx\n",
+    ],
+)
+def test_pieces_join_to_the_text_read_line_by_line(tmp_path, raw, piece):
+    (tmp_path / "input.txt").write_bytes(raw)
+    dm = TextFilesDataModule(path=str(tmp_path), split_fractions=[0.5, 0.5])
+    dm.PIECE_CHARACTERS = piece
+    lines = [line for _, line in read_lines(tmp_path / "input.txt")]
+    expected = "\n".join(lines) + ("\n" if raw.endswith(b"\n") else "")
+    pieces = list(dm.read_pieces("input.txt"))
+    assert "".join(pieces) == expected
+    assert all(p.endswith("\n") for p in pieces[:-1])  # cut at line ends
+
+
+def test_lines_that_are_not_utf8_are_skipped_alike_in_any_piece(tmp_path):
+    raw = b"good\nbad \xe9 one\nfine\n\xff\nend"
+    (tmp_path / "input.txt").write_bytes(raw)
+    policy = BadLinePolicy(tmp_path / "input.txt", "skip")
+    lines = [line for _, line in read_lines(tmp_path / "input.txt", policy)]
+    for piece in (1, 8, 1 << 20):
+        dm = TextFilesDataModule(path=str(tmp_path), split_fractions=[0.5, 0.5], on_bad_line="skip")
+        dm.PIECE_CHARACTERS = piece
+        with pytest.warns(BadLineWarning, match="skipped 2 bad lines .* line 2: not valid UTF-8"):
+            assert "".join(dm.read_pieces("input.txt")) == "\n".join(lines)

@@ -11,7 +11,7 @@ from typing import Any
 
 from rnnkit.data.io.download import check_download
 from rnnkit.data.io.download import download as download_file
-from rnnkit.data.io.reading import UTF8_BOM, BadLinePolicy, check_on_bad_line, read_lines
+from rnnkit.data.io.reading import UTF8_BOM, BadLinePolicy, check_on_bad_line, read_line_chunks
 from rnnkit.data.language_modeling.datamodule import LanguageModelingDataModule
 
 TINY_SHAKESPEARE_URL = (
@@ -63,7 +63,7 @@ class TextFilesDataModule(LanguageModelingDataModule):
     With two fractions (or no ``test_file``) there is no held-out test text: the test split is
     the validation text, said once by a warning, so ``trainer.test`` reports on it.
 
-    Files are read line by line and served in pieces of about :attr:`PIECE_CHARACTERS`
+    Files are read a megabyte at a time and served in pieces of about :attr:`PIECE_CHARACTERS`
     characters cut at line ends (``"continues": True`` after the first), so no file is held
     whole; with ``cache_dir`` they are prepared once into a memory-mapped token array.
 
@@ -174,15 +174,26 @@ class TextFilesDataModule(LanguageModelingDataModule):
         with BadLinePolicy(file, self.on_bad_line) as policy:
             buffer: list[str] = []
             size = 0
-            previous: str | None = None
-            for _, line in read_lines(file, policy):
+            previous: str | None = None  # the last line read: its break depends on what follows
+            for chunk in read_line_chunks(file, self.PIECE_CHARACTERS):
+                lines = chunk.lines
+                if chunk.problems:
+                    for number in sorted(chunk.problems):
+                        policy.report(chunk.problems[number], number, file)
+                    lines = [line for line in lines if line is not None]
+                if not lines:
+                    continue
                 if previous is not None:
                     buffer.append(previous + "\n")
                     size += len(previous) + 1
-                    if size >= self.PIECE_CHARACTERS:
-                        yield "".join(buffer)
-                        buffer, size = [], 0
-                previous = line
+                if len(lines) > 1:
+                    body = "\n".join(lines[:-1]) + "\n"
+                    buffer.append(body)
+                    size += len(body)
+                previous = lines[-1]
+                if size >= self.PIECE_CHARACTERS:
+                    yield "".join(buffer)
+                    buffer, size = [], 0
             if previous is not None:
                 buffer.append(previous + ("\n" if ends_with_break else ""))
             if buffer:
