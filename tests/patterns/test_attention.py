@@ -133,3 +133,26 @@ def test_bad_input_shapes_raise():
         attention(torch.randn(2, 4), torch.randn(2, 3, 5))
     with pytest.raises(ValueError, match="mask: expected shape"):
         attention(torch.randn(2, 4), torch.randn(2, 3, 6), torch.ones(2, 4, dtype=torch.bool))
+
+
+def test_additive_attention_recomputing_its_hidden_layer_gives_the_same_gradients():
+    torch.manual_seed(0)
+    attention = AdditiveAttention(4, 6, attention_size=5).double()
+    query = torch.randn(3, 4, dtype=torch.double, requires_grad=True)
+    keys = torch.randn(3, 7, 6, dtype=torch.double, requires_grad=True)
+    mask = torch.ones(3, 7, dtype=torch.bool)
+    mask[1, 5:] = False
+    results = []
+    for recompute in (False, True):
+        attention.recompute_hidden = recompute
+        context, weights = attention(query, keys, mask)
+        grads = torch.autograd.grad(
+            (context.sin().sum() + weights.square().sum()),
+            [query, keys, *attention.parameters()],
+        )
+        results.append((context, weights, grads))
+    (c0, w0, g0), (c1, w1, g1) = results
+    torch.testing.assert_close(c1, c0, rtol=0, atol=1e-14)
+    torch.testing.assert_close(w1, w0, rtol=0, atol=1e-14)
+    for got, want in zip(g1, g0, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)

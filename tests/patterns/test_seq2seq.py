@@ -535,3 +535,42 @@ def test_learns_to_reverse_a_fixed_batch(make_encoder, kind, attention, input_fe
     translation = model.translate(source, lengths, max_length=7)
     for n, length in enumerate(lengths.tolist()):
         torch.testing.assert_close(translation.tokens[n, : length + 1], target[n, 1 : length + 2])
+
+
+# ---- Seq2Seq: the loss step by step --------------------------------------------------------
+
+
+@pytest.mark.parametrize("attention", ATTENTION_KINDS)
+@pytest.mark.parametrize("ratio", [1.0, 0.5, 0.0])
+def test_stepwise_loss_equals_cross_entropy_of_the_logits(make_encoder, attention, ratio):
+    """Same draws, same value and same gradients as forward's logits then cross_entropy."""
+    model = build_seq2seq(make_encoder, "lstm", attention=attention, dropout=0.3).double()
+    source, lengths = padded_batch([4, 2, 3, 4, 1, 3], generator=torch.Generator().manual_seed(1))
+    target = torch.randint(3, TARGET_VOCAB, (6, 6), generator=torch.Generator().manual_seed(2))
+    target[1, 3:] = PAD  # padded targets are left out of the mean
+    target[4, 2:] = PAD
+    inputs, outputs = target[:, :-1], target[:, 1:]
+
+    torch.manual_seed(3)  # the same dropout masks in both passes
+    logits = model(source, lengths, inputs, ratio, generator=torch.Generator().manual_seed(7))
+    expected = F.cross_entropy(logits.logits.transpose(1, 2), outputs, ignore_index=PAD)
+    expected_grads = torch.autograd.grad(expected, list(model.parameters()), allow_unused=True)
+
+    torch.manual_seed(3)
+    loss = model.loss(source, lengths, inputs, outputs, ratio, torch.Generator().manual_seed(7))
+    grads = torch.autograd.grad(loss, list(model.parameters()), allow_unused=True)
+    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=1e-12)
+    for got, want in zip(grads, expected_grads, strict=True):
+        if want is None:
+            assert got is None
+        else:
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+def test_stepwise_loss_checks_the_target_shapes(make_encoder):
+    model = build_seq2seq(make_encoder, "gru", attention="additive")
+    source, lengths = padded_batch([3, 2])
+    with pytest.raises(ValueError, match=r"target_output: expected the shape of target_input"):
+        model.loss(source, lengths, torch.ones(2, 4, dtype=torch.long), torch.ones(2, 3).long())
+    with pytest.raises(ValueError, match="target_input: expected at least one step"):
+        model.loss(source, lengths, torch.ones(2, 0).long(), torch.ones(2, 0).long())

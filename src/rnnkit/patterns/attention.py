@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from rnnkit.patterns._sequence import check_positive_int
 
@@ -108,7 +109,13 @@ class AdditiveAttention(Attention):
     (``U: (A, H_k)`` and ``b``), ``v: (1, A)``.
     """
 
-    def __init__(self, query_size: int, key_size: int, attention_size: int | None = None) -> None:
+    def __init__(
+        self,
+        query_size: int,
+        key_size: int,
+        attention_size: int | None = None,
+        recompute_hidden: bool = True,
+    ) -> None:
         super().__init__()
         check_positive_int("query_size", query_size)
         check_positive_int("key_size", key_size)
@@ -118,17 +125,31 @@ class AdditiveAttention(Attention):
         self.query_projection = nn.Linear(query_size, attention_size, bias=False)
         self.key_projection = nn.Linear(key_size, attention_size)
         self.v = nn.Linear(attention_size, 1, bias=False)
+        self.recompute_hidden = recompute_hidden
 
     def project_keys(self, keys: Tensor) -> Tensor:
         """``U k + b``: ``(N, S, H_k) -> (N, S, A)``."""
         return self.key_projection(keys)
 
     def score(self, query: Tensor, projected_keys: Tensor) -> Tensor:
-        hidden = torch.tanh(projected_keys + self.query_projection(query).unsqueeze(1))
-        return self.v(hidden).squeeze(-1)
+        projected_query = self.query_projection(query)
+        if self.recompute_hidden and torch.is_grad_enabled() and projected_keys.requires_grad:
+            # The (N, S, A) hidden layer is recomputed in the backward pass, not kept: a step of
+            # a long decoding would otherwise hold N * S * A floats until then (the keys and the
+            # query are held anyway).
+            return checkpoint(
+                _additive_score, projected_query, projected_keys, self.v.weight, use_reentrant=False
+            )
+        return _additive_score(projected_query, projected_keys, self.v.weight)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, attention_size={self.attention_size}"
+
+
+def _additive_score(projected_query: Tensor, projected_keys: Tensor, v: Tensor) -> Tensor:
+    """``v^T tanh(Wq + Uk + b)``: ``(N, A)``, ``(N, S, A)``, ``(1, A)`` -> ``(N, S)``."""
+    hidden = torch.tanh(projected_keys + projected_query.unsqueeze(1))
+    return (hidden @ v.squeeze(0).unsqueeze(-1)).squeeze(-1)
 
 
 class DotAttention(Attention):

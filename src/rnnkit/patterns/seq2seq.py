@@ -22,10 +22,12 @@ greedy / sampling / beam search functions decode them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.layers.recurrent import Recurrent
@@ -312,35 +314,94 @@ class AttentionalDecoder(nn.Module):
             without attention). Steps after a target's end are computed (they cannot change the
             earlier ones); leave them out of the loss (``ignore_index=pad_index``).
         """
-        if target_input.dim() != 2 or target_input.dtype != torch.long:
-            raise ValueError(
-                f"target_input: expected (B, T) long token ids, got {target_input.dtype} of shape "
-                f"{tuple(target_input.shape)}"
-            )
-        batch, steps = target_input.shape
-        if steps == 0:
-            raise ValueError("target_input: expected at least one step, got T=0")
-        check_teacher_forcing_ratio(teacher_forcing_ratio)
+        self._check_target_input(target_input, teacher_forcing_ratio)
         if teacher_forcing_ratio == 1.0 and not self.uses_step_loop:
             # No step depends on the previous output: run the layer over the whole target.
             embedded = self.dropout(self.embedding(target_input))
             output, _ = run_with_state(self.rnn, self._inputs(embedded, state), state.hidden)
             return Seq2SeqOutput(self.output(self.dropout(output)), None)
         all_logits, all_weights = [], []
-        tokens = target_input[:, 0]
-        for t in range(steps):
-            if t > 0:
-                tokens = target_input[:, t]
-                if teacher_forcing_ratio < 1.0:
-                    forced = use_teacher_forcing(
-                        teacher_forcing_ratio, batch, generator, target_input.device
-                    )
-                    tokens = torch.where(forced, tokens, all_logits[-1].argmax(-1))
-            logits, state = self.step(tokens, state)
+        for logits, after in self._steps(target_input, state, teacher_forcing_ratio, generator):
             all_logits.append(logits)
-            all_weights.append(state.attention)
+            all_weights.append(after.attention)
         attention = None if self.attention is None else torch.stack(all_weights, dim=1)
         return Seq2SeqOutput(torch.stack(all_logits, dim=1), attention)
+
+    def loss(
+        self,
+        target_input: Tensor,
+        target_output: Tensor,
+        state: DecoderState,
+        teacher_forcing_ratio: float = 1.0,
+        generator: torch.Generator | None = None,
+        ignore_index: int = -100,
+    ) -> Tensor:
+        """``cross_entropy(forward(...).logits, target_output, ignore_index=...)`` (the mean over
+        the target tokens that are not ``ignore_index``), computed step by step.
+
+        The same steps, draws and gradients as :meth:`forward` followed by the loss, without
+        holding the ``(B, T, V)`` logits: each step's cross entropy keeps only its ``(B, V)``
+        log-probabilities for the backward pass (forward's logits, their stacked copy and the
+        loss's log-probabilities and gradients were each ``B * T * V`` floats).
+
+        Args:
+            target_input: ``(B, T)`` long decoder inputs; ``target_output``: ``(B, T)`` long
+                tokens each step predicts.
+        """
+        self._check_target_input(target_input, teacher_forcing_ratio)
+        if target_output.shape != target_input.shape:
+            raise ValueError(
+                f"target_output: expected the shape of target_input {tuple(target_input.shape)}, "
+                f"got {tuple(target_output.shape)}"
+            )
+        if teacher_forcing_ratio == 1.0 and not self.uses_step_loop:
+            logits = self.forward(target_input, state, teacher_forcing_ratio, generator).logits
+            return F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]),
+                target_output.reshape(-1),
+                ignore_index=ignore_index,
+            )
+        total: Tensor | float = 0.0
+        steps = self._steps(target_input, state, teacher_forcing_ratio, generator)
+        for t, (logits, _) in enumerate(steps):
+            total = total + F.cross_entropy(
+                logits, target_output[:, t], ignore_index=ignore_index, reduction="sum"
+            )
+        return total / (target_output != ignore_index).sum()
+
+    @staticmethod
+    def _check_target_input(target_input: Tensor, teacher_forcing_ratio: float) -> None:
+        if target_input.dim() != 2 or target_input.dtype != torch.long:
+            raise ValueError(
+                f"target_input: expected (B, T) long token ids, got {target_input.dtype} of shape "
+                f"{tuple(target_input.shape)}"
+            )
+        if target_input.shape[1] == 0:
+            raise ValueError("target_input: expected at least one step, got T=0")
+        check_teacher_forcing_ratio(teacher_forcing_ratio)
+
+    def _steps(
+        self,
+        target_input: Tensor,
+        state: DecoderState,
+        teacher_forcing_ratio: float,
+        generator: torch.Generator | None,
+    ) -> Iterator[tuple[Tensor, DecoderState]]:
+        """Each step's ``logits (B, V)`` and the state after it, the step's input token the
+        ground truth or (with probability ``1 - teacher_forcing_ratio`` per example) the greedy
+        prediction of the step before."""
+        batch, steps = target_input.shape
+        previous: Tensor | None = None
+        for t in range(steps):
+            tokens = target_input[:, t]
+            if t > 0 and teacher_forcing_ratio < 1.0:
+                forced = use_teacher_forcing(
+                    teacher_forcing_ratio, batch, generator, target_input.device
+                )
+                tokens = torch.where(forced, tokens, previous.argmax(-1))
+            logits, state = self.step(tokens, state)
+            yield logits, state
+            previous = logits
 
 
 class Seq2Seq(nn.Module):
@@ -485,6 +546,28 @@ class Seq2Seq(nn.Module):
         """
         state = self.encode(source, source_lengths)
         return self.decoder(target_input, state, teacher_forcing_ratio, generator)
+
+    def loss(
+        self,
+        source: Tensor,
+        source_lengths: Tensor | None,
+        target_input: Tensor,
+        target_output: Tensor,
+        teacher_forcing_ratio: float = 1.0,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """The mean cross entropy of :meth:`forward`'s logits against ``target_output (N, T)``
+        (``pad_index`` tokens left out), step by step without holding ``(N, T, V)`` logits; see
+        :meth:`AttentionalDecoder.loss`."""
+        state = self.encode(source, source_lengths)
+        return self.decoder.loss(
+            target_input,
+            target_output,
+            state,
+            teacher_forcing_ratio,
+            generator,
+            ignore_index=self.pad_index,
+        )
 
     def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
         """``StepDecoder``: one target token ``(B,)`` -> ``logits (B, V)`` and the new state."""

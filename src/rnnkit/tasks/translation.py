@@ -125,12 +125,24 @@ class TranslationTask(RecurrentTask):
 
     def sequence_loss(self, logits: Tensor, target_output: Tensor) -> Tensor:
         """Cross entropy per real target token (padding ignored)."""
-        return F.cross_entropy(logits.transpose(1, 2), target_output, ignore_index=self.pad_index)
+        # Flattened (not transposed to (N, V, T)): log-softmax then runs over contiguous rows
+        # instead of copying the (N, T, V) logits first.
+        return F.cross_entropy(
+            logits.reshape(-1, logits.shape[-1]),
+            target_output.reshape(-1),
+            ignore_index=self.pad_index,
+        )
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> Tensor:
         ratio = self.teacher_forcing_ratio()
-        logits, _ = self(batch["source"], batch["source_lengths"], batch["target_input"], ratio)
-        loss = self.sequence_loss(logits, batch["target_output"])
+        # The loss step by step: the (N, T, V) logits of a long batch are several hundred MB.
+        loss = self.model.loss(
+            batch["source"],
+            batch["source_lengths"],
+            batch["target_input"],
+            batch["target_output"],
+            ratio,
+        )
         size = batch["source"].shape[0]
         self.log("train/loss", loss, prog_bar=True, batch_size=size)
         self.log(
