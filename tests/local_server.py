@@ -8,9 +8,12 @@ from __future__ import annotations
 import contextlib
 import http.server
 import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -18,6 +21,10 @@ class Route:
     body: bytes
     status: int = 200
     content_length: int | None = None  # a larger value than len(body) simulates truncation
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Content-Disposition
+    raw: bytes | None = None  # sent as is instead of an HTTP response (invalid HTTP)
+    reset_after: int | None = None  # body bytes sent before the connection is reset (RST)
+    trickle: float = 0.0  # seconds slept before each body byte, sent one at a time
 
 
 @dataclass
@@ -26,7 +33,7 @@ class LocalServer:
     routes: dict[str, Route] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
 
-    def add(self, path: str, body: bytes, **options: int) -> str:
+    def add(self, path: str, body: bytes, **options: Any) -> str:
         """Serve ``body`` at ``path``; return its URL."""
         self.routes[path] = Route(body, **options)
         return self.url(path)
@@ -43,13 +50,36 @@ def _handler(server: LocalServer) -> type[http.server.BaseHTTPRequestHandler]:
             if route is None:
                 self.send_error(404, "Not Found")
                 return
+            self.close_connection = True  # then the socket closes: a short body is truncated
+            if route.raw is not None:
+                self.wfile.write(route.raw)
+                return
             self.send_response(route.status)
             length = route.content_length if route.content_length is not None else len(route.body)
             self.send_header("Content-Length", str(length))
+            for name, value in route.headers.items():
+                self.send_header(name, value)
             self.end_headers()
-            self.wfile.write(route.body)
-            self.wfile.flush()
-            self.close_connection = True  # then the socket closes: a short body is truncated
+            if route.reset_after is not None:
+                self.wfile.write(route.body[: route.reset_after])
+                self.wfile.flush()
+                # Linger 0: closing sends a TCP reset instead of an orderly end of stream.
+                linger = struct.pack("ii", 1, 0)
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
+                self.connection.close()
+                return
+            step = 1 if route.trickle else max(len(route.body), 1)
+            try:
+                for start in range(0, len(route.body), step):
+                    time.sleep(route.trickle)
+                    self.wfile.write(route.body[start : start + step])
+                    self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a deadline or read timeout under test)
+
+        def finish(self) -> None:
+            with contextlib.suppress(OSError, ValueError):  # a connection reset on purpose
+                super().finish()
 
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002
             pass

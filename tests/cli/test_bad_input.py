@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from rnnkit.cli.checkpoint import load_checkpoint, restore_task
+from rnnkit.tasks.checkpoint_file import CheckpointError
 
 
 def run_cli(module: str, *overrides: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -70,7 +71,7 @@ def test_a_checkpoint_with_pickled_code_is_refused_without_running_it(tmp_path):
     path = tmp_path / "evil.ckpt"
     with path.open("wb") as handle:
         pickle.dump({"rnnkit": {}, "payload": _RunsCode(marker)}, handle)
-    with pytest.raises(ValueError, match="not a loadable rnnkit checkpoint"):
+    with pytest.raises(CheckpointError, match="not a loadable rnnkit checkpoint"):
         load_checkpoint(path)
     assert not marker.exists()
 
@@ -80,12 +81,12 @@ def test_a_checkpoint_naming_untrusted_code_is_refused(tmp_path):
     torch.save(
         {
             "rnnkit": {"task": "sentiment", "task_class": "os.system"},
-            "hyper_parameters": {},
+            "hyper_parameters": {"cell": {}, "model": {}, "data_spec": {}, "optimizer": {}},
             "state_dict": {},
         },
         path,
     )
-    with pytest.raises(ValueError, match="outside the trusted modules"):
+    with pytest.raises(CheckpointError, match="rnnkit.task_class: 'os.system' is outside"):
         restore_task(load_checkpoint(path))
 
 

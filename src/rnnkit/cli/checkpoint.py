@@ -1,15 +1,19 @@
-"""Open checkpoints safely and rebuild their task and datamodule."""
+"""Open checkpoints safely and rebuild their task and datamodule (``rnnkit-eval``,
+``rnnkit-predict``, ``rnnkit-train ckpt_path=...``).
+
+Checkpoints are data: they are read with ``torch.load(weights_only=True)`` and every
+``_target_`` they store is imported only when allow-listed (:mod:`rnnkit.tasks.building`).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from rnnkit.data.datamodule import RnnkitDataModule
-from rnnkit.tasks.base import CHECKPOINT_KEY, RecurrentTask
+from rnnkit.tasks.base import RecurrentTask
 from rnnkit.tasks.building import locate
+from rnnkit.tasks.checkpoint_file import CHECKPOINT_KEY, CheckpointError, read_checkpoint
 
 MOVED_DATA_MODULES = {
     "rnnkit.data.builtin_sentiment": "rnnkit.data.sentiment.builtin",
@@ -48,22 +52,9 @@ def current_data_target(target: Any) -> Any:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint with ``weights_only=True``: tensors and plain data, never code."""
-    path = Path(str(path))
-    if not path.is_file():
-        raise FileNotFoundError(2, "checkpoint not found", str(path))
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # noqa: BLE001 - any unpickling failure is a bad file
-        raise ValueError(
-            f"ckpt_path: {path} is not a loadable rnnkit checkpoint "
-            f"({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-        ) from None
-    if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint:
-        raise ValueError(
-            f"ckpt_path: {path} was not written by rnnkit-train (no '{CHECKPOINT_KEY}' entry)"
-        )
-    return checkpoint
+    """The checkpoint at ``path``, read as data (``torch.load(weights_only=True)``) and checked
+    for the entries rnnkit needs; see :func:`rnnkit.tasks.checkpoint_file.read_checkpoint`."""
+    return read_checkpoint(path)
 
 
 def check_task(checkpoint: dict[str, Any], expected: str | None, path: str) -> None:
@@ -75,27 +66,33 @@ def check_task(checkpoint: dict[str, Any], expected: str | None, path: str) -> N
         )
 
 
-def restore_task(checkpoint: dict[str, Any]) -> RecurrentTask:
-    """Rebuild the task from the checkpoint's hyperparameters and load its weights."""
-    info = checkpoint[CHECKPOINT_KEY]
-    task_class = locate(info.get("task_class"), RecurrentTask, "checkpoint task")
-    task = task_class(**checkpoint["hyper_parameters"])
-    task.load_state_dict(checkpoint["state_dict"])
-    task.artifacts = info.get("artifacts", {})
-    task.eval()
-    return task
+def restore_task(checkpoint: dict[str, Any], source: str | Path = "checkpoint") -> RecurrentTask:
+    """Rebuild the task of a loaded checkpoint (named ``source`` in errors) with its weights,
+    in evaluation mode; only allow-listed classes are imported (``rnnkit.tasks.building``)."""
+    return RecurrentTask.from_checkpoint(checkpoint, source).eval()
 
 
 def restore_datamodule(
-    checkpoint: dict[str, Any], overrides: dict[str, Any] | None = None
+    checkpoint: dict[str, Any],
+    overrides: dict[str, Any] | None = None,
+    source: str | Path | None = None,
 ) -> RnnkitDataModule:
-    """Rebuild the checkpoint's datamodule with its fitted vocabularies, labels and scalers."""
-    config = dict(checkpoint["hyper_parameters"].get("data") or {})
-    if not config:
-        raise ValueError("ckpt_path: the checkpoint holds no data config to rebuild the data from")
-    config.update(overrides or {})
-    arguments = {k: v for k, v in config.items() if not k.startswith("_")}
-    data_class = locate(current_data_target(config.get("_target_")), RnnkitDataModule, "data")
+    """Rebuild the checkpoint's datamodule with its fitted vocabularies, labels and scalers.
+
+    With ``source`` (the checkpoint's file), a bad stored data config is a
+    :class:`CheckpointError` naming that file; without, a ValueError naming the key.
+    """
+    try:
+        config = dict(checkpoint["hyper_parameters"].get("data") or {})
+        if not config:
+            raise ValueError("data: the checkpoint holds no data config to rebuild the data from")
+        config.update(overrides or {})
+        arguments = {k: v for k, v in config.items() if not k.startswith("_")}
+        data_class = locate(current_data_target(config.get("_target_")), RnnkitDataModule, "data")
+    except ValueError as error:
+        if source is None or "_target_" in (overrides or {}):
+            raise
+        raise CheckpointError(f"checkpoint {source}: {error}") from None
     datamodule = data_class.from_config(**arguments)
     datamodule.restore(checkpoint[CHECKPOINT_KEY].get("artifacts", {}))
     return datamodule

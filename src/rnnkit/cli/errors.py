@@ -12,7 +12,11 @@ from typing import Any
 from omegaconf.errors import OmegaConfBaseException
 
 EXIT_USER_ERROR = 2
+EXIT_DATA_ERROR = 1
 USER_ERRORS = (ValueError, TypeError, FileNotFoundError, OmegaConfBaseException)
+DATA_ERRORS = (OSError,)
+"""Bad data, files or environment (missing or corrupt checkpoints, failed downloads, unsafe or
+corrupt archives): exit 1, where a bad command line or config exits 2."""
 
 log = logging.getLogger("rnnkit")
 
@@ -32,17 +36,18 @@ def config_key(key: str) -> Iterator[None]:
 
 
 def run_reporting_errors(function: Callable[..., Any], *args: Any) -> Any:
-    """Run ``function``; on a user error print ``rnnkit: error: <message>`` and exit 2.
+    """Run ``function``; on a user error print ``rnnkit: error: <message>`` and exit 2 (1 for
+    the :data:`DATA_ERRORS` of bad data, files or environment).
 
     ``HYDRA_FULL_ERROR=1`` lets the traceback through, as Hydra does for its own errors.
     """
     try:
         return function(*args)
-    except USER_ERRORS as error:
+    except (*DATA_ERRORS, *USER_ERRORS) as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             raise
         message = " ".join(str(error).split()) or type(error).__name__
         if isinstance(error, FileNotFoundError) and error.filename:
             message = f"file not found: {error.filename}"
         print(f"rnnkit: error: {message}", file=sys.stderr)
-        sys.exit(EXIT_USER_ERROR)
+        sys.exit(EXIT_DATA_ERROR if isinstance(error, DATA_ERRORS) else EXIT_USER_ERROR)

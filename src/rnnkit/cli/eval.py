@@ -11,9 +11,11 @@ from rnnkit.cli.errors import config_key, run_reporting_errors
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     checkpoint = load_checkpoint(cfg.ckpt_path)
-    task = restore_task(checkpoint)
+    task = restore_task(checkpoint, cfg.ckpt_path)
     with config_key("data"):
-        datamodule = restore_datamodule(checkpoint, OmegaConf.to_container(cfg.data, resolve=True))
+        datamodule = restore_datamodule(
+            checkpoint, OmegaConf.to_container(cfg.data, resolve=True), source=cfg.ckpt_path
+        )
     with config_key("trainer"):
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[])
     results = trainer.test(task, datamodule=datamodule)

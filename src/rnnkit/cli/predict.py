@@ -12,9 +12,11 @@ from rnnkit.cli.errors import config_key, run_reporting_errors
 
 def predict(cfg: DictConfig) -> list[str]:
     checkpoint = load_checkpoint(cfg.ckpt_path)
-    task = restore_task(checkpoint)
+    task = restore_task(checkpoint, cfg.ckpt_path)
     with config_key("data"):
-        datamodule = restore_datamodule(checkpoint, OmegaConf.to_container(cfg.data, resolve=True))
+        datamodule = restore_datamodule(
+            checkpoint, OmegaConf.to_container(cfg.data, resolve=True), source=cfg.ckpt_path
+        )
     with config_key("input"):
         batch = datamodule.batch_from_raw(str(cfg.input))
     options = OmegaConf.to_container(cfg.options, resolve=True)

@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 import rnnkit
 from rnnkit.layers.recurrent import Recurrent
-from rnnkit.tasks.building import build_recurrent
+from rnnkit.tasks.building import (
+    build_optimizer,
+    build_recurrent,
+    build_scheduler,
+    check_optimization,
+    locate,
+)
+from rnnkit.tasks.checkpoint_file import (
+    CHECKPOINT_KEY,
+    CheckpointError,
+    check_entries,
+    check_resumable,
+    check_state_dict,
+    read_checkpoint,
+)
 
-CHECKPOINT_KEY = "rnnkit"
+__all__ = ["CHECKPOINT_KEY", "RecurrentTask"]
 
 
 class RecurrentTask(pl.LightningModule):
@@ -33,6 +47,11 @@ class RecurrentTask(pl.LightningModule):
 
     Subclasses set :attr:`task`, build their pattern in :meth:`build_model` and define the
     steps.
+
+    ``optimizer._target_`` must name a ``torch.optim.Optimizer`` subclass and
+    ``scheduler._target_`` an ``LRScheduler`` subclass, in ``torch`` or ``rnnkit`` (see
+    :mod:`rnnkit.tasks.building`); anything else is refused here, before any training, so a
+    checkpoint's stored config can never name code to run.
     """
 
     task: str = ""
@@ -47,6 +66,7 @@ class RecurrentTask(pl.LightningModule):
         data: dict[str, Any] | None = None,
     ) -> None:
         super().__init__()
+        check_optimization(optimizer, scheduler)
         self.save_hyperparameters()
         self.model = self.build_model(dict(model), dict(data_spec))
         self.artifacts: dict[str, Any] = {}
@@ -89,14 +109,10 @@ class RecurrentTask(pl.LightningModule):
     # ---- optimisation ------------------------------------------------------------------
 
     def configure_optimizers(self) -> Any:
-        optimizer = instantiate(self.hparams.optimizer)(params=self.parameters())
+        optimizer = build_optimizer(dict(self.hparams.optimizer), self.parameters())
         if not self.hparams.scheduler:
             return optimizer
-        config = dict(self.hparams.scheduler)
-        lightning_keys = {
-            k: config.pop(k) for k in ("monitor", "interval", "frequency") if k in config
-        }
-        scheduler = instantiate(config)(optimizer=optimizer)
+        scheduler, lightning_keys = build_scheduler(dict(self.hparams.scheduler), optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, **lightning_keys}}
 
     def configure_gradient_clipping(
@@ -132,7 +148,84 @@ class RecurrentTask(pl.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Check the checkpoint fits before Lightning loads it (``trainer.fit(ckpt_path=...)``,
+        ``trainer.test(ckpt_path=...)``): weights of this model's names and shapes and, to
+        resume training, the training state; else one :class:`CheckpointError` line."""
+        source = self._trainer.ckpt_path if self._trainer is not None else None
+        if source:  # a Trainer restoring a file (from_checkpoint checks its own loads)
+            check_state_dict(checkpoint.get("state_dict") or {}, self.state_dict(), source)
+            if self.trainer.state.fn == "fit":
+                check_resumable(checkpoint, source)
         self.artifacts = checkpoint.get(CHECKPOINT_KEY, {}).get("artifacts", {})
+
+    # ---- loading -----------------------------------------------------------------------
+
+    @classmethod
+    def load_from_checkpoint(  # type: ignore[override]
+        cls,
+        checkpoint_path: str | Path,
+        map_location: str | torch.device | None = None,
+        hparams_file: Any = None,
+        strict: bool | None = None,
+        weights_only: bool | None = True,
+        **overrides: Any,
+    ) -> RecurrentTask:
+        """The task saved in ``checkpoint_path``, loaded as data (Lightning's entry, made safe).
+
+        The file is read with ``torch.load(weights_only=True)``; the task class, optimizer and
+        scheduler it names are imported only if allow-listed (:mod:`rnnkit.tasks.building`).
+        Called on a subclass, the checkpoint must hold that task. ``overrides`` replace stored
+        constructor arguments, as in Lightning.
+
+        Raises:
+            FileNotFoundError: no file at ``checkpoint_path``.
+            CheckpointError: an unusable file (its one line names the file and the problem).
+            ValueError: ``hparams_file`` or ``weights_only=False``, which rnnkit does not offer.
+        """
+        if hparams_file is not None:
+            raise ValueError(
+                "hparams_file: not supported; rnnkit keeps the config in the checkpoint"
+            )
+        if weights_only is False:
+            raise ValueError("weights_only: rnnkit reads checkpoints with weights_only=True only")
+        task = cls.from_checkpoint(
+            read_checkpoint(checkpoint_path),
+            checkpoint_path,
+            strict=strict is not False,
+            **overrides,
+        )
+        return task.to(map_location) if isinstance(map_location, (str, torch.device)) else task
+
+    @classmethod
+    def from_checkpoint(
+        cls,
+        checkpoint: dict[str, Any],
+        source: str | Path = "checkpoint",
+        strict: bool = True,
+        **overrides: Any,
+    ) -> RecurrentTask:
+        """The task of an already loaded ``checkpoint`` dict (named ``source`` in errors), its
+        weights and fitted data artifacts restored; in training mode, as Lightning returns it.
+        """
+        check_entries(checkpoint, source)
+        info = checkpoint[CHECKPOINT_KEY]
+        try:
+            task_class = locate(
+                info.get("task_class"), RecurrentTask, f"{CHECKPOINT_KEY}.task_class", field=""
+            )
+            if not issubclass(task_class, cls):
+                raise ValueError(
+                    f"{CHECKPOINT_KEY}.task_class: holds a {task_class.__name__}, "
+                    f"not a {cls.__name__}"
+                )
+            task = task_class(**{**checkpoint["hyper_parameters"], **overrides})
+        except (ValueError, TypeError) as error:
+            raise CheckpointError(f"checkpoint {source}: {error}") from None
+        if strict:
+            check_state_dict(checkpoint["state_dict"], task.state_dict(), source)
+        task.on_load_checkpoint(checkpoint)
+        task.load_state_dict(checkpoint["state_dict"], strict=strict)
+        return task
 
     # ---- prediction on raw input -------------------------------------------------------
 

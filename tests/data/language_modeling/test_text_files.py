@@ -8,6 +8,7 @@ import hashlib
 import pytest
 
 from local_server import local_server
+from rnnkit.data.io.download import DownloadError
 from rnnkit.data.io.reading import BadLinePolicy, BadLineWarning, read_lines
 from rnnkit.data.io.vocabulary import EOS, UNK
 from rnnkit.data.language_modeling.text_files import (
@@ -194,7 +195,7 @@ def test_download_refuses_a_file_whose_checksum_differs(tmp_path):
             url=url,
             sha256=TINY_SHAKESPEARE_SHA256,
         )
-        with pytest.raises(ValueError, match="sha256"):
+        with pytest.raises(DownloadError, match="sha256"):
             dm.setup()
     assert not (tmp_path / "input.txt").exists()
 

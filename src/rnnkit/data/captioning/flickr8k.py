@@ -8,7 +8,7 @@ from typing import Any
 
 from rnnkit.data.captioning.caption_files import ImageCaptionFilesDataModule
 from rnnkit.data.datamodule import SPLITS
-from rnnkit.data.io.download import check_download
+from rnnkit.data.io.download import check_download, needs_download
 from rnnkit.data.io.download import download as download_file
 from rnnkit.data.io.reading import BadLinePolicy, read_lines
 
@@ -121,7 +121,9 @@ class Flickr8kDataModule(ImageCaptionFilesDataModule):
             return
         hint = "put the Flickr8k files there (or point data.path at their folder)"
         missing = self._missing_text()
-        if missing and self.download:
+        # With download=true, files of an extraction without its completion marker (a run
+        # killed while extracting) are not trusted: the archive is extracted again.
+        if self.download and (missing or needs_download(self.url, self.sha256, self.path)):
             download_file(self.url, self.sha256, self.path, extract=True)
             missing = self._missing_text()
             if missing:
@@ -133,7 +135,8 @@ class Flickr8kDataModule(ImageCaptionFilesDataModule):
                 f"{missing[0]}: not found; {hint}, or set data.download=true with "
                 f"data.sha256=<sha256 of the archive> to fetch {self.url}"
             )
-        if not self.image_folder().is_dir() and self.download:
+        images_stale = needs_download(self.images_url, self.images_sha256, self.path)
+        if self.download and (not self.image_folder().is_dir() or images_stale):
             if self.images_sha256 is None:
                 raise ValueError(
                     f"images_sha256: no checksum given for {self.images_url}; rnnkit downloads "

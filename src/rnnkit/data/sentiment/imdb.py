@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.datamodule import SPLITS
-from rnnkit.data.io.download import check_download
+from rnnkit.data.io.download import check_download, needs_download
 from rnnkit.data.io.download import download as download_file
 from rnnkit.data.io.reading import (
     BadLinePolicy,
@@ -101,8 +101,11 @@ class IMDBDataModule(TextClassificationDataModule):
 
     def root(self) -> Path:
         """The ``aclImdb`` folder (downloaded first when missing and ``download`` is set)."""
+        # With download=true, files of an extraction without its completion marker (a run
+        # killed while extracting) are not trusted: the archive is extracted again.
+        stale = self.download and needs_download(self.url, self.sha256, self.path)
         for candidate in (self.path / "aclImdb", self.path):
-            if (candidate / "train").is_dir() and (candidate / "test").is_dir():
+            if not stale and (candidate / "train").is_dir() and (candidate / "test").is_dir():
                 return candidate
         if self.download:
             download_file(self.url, self.sha256, self.path, extract=True)

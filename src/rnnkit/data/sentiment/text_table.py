@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from rnnkit.data.datamodule import SPLITS
-from rnnkit.data.io.download import check_download, is_archive
+from rnnkit.data.io.download import check_download, is_archive, needs_download
 from rnnkit.data.io.download import download as download_file
 from rnnkit.data.io.parallel_encoding import map_ordered
 from rnnkit.data.io.reading import (
@@ -211,7 +211,9 @@ class TextTableDataModule(TextClassificationDataModule):
         if self._checked_files:
             return
         missing = self._missing_files()
-        if missing and self.download:
+        # With download=true, files of an extraction without its completion marker (a run
+        # killed while extracting) are not trusted: the archive is extracted again.
+        if self.download and (missing or needs_download(self.url, self.sha256, self.path)):
             filename = None if is_archive(self.url) else Path(str(self.train_file)).name
             download_file(
                 self.url, self.sha256, self.path, filename=filename, extract=is_archive(self.url)
