@@ -128,7 +128,7 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[_Block]:
             data = stream.read(max(block_bytes, len(UTF8_BOM)) if start else block_bytes)
             if not data:
                 if carry:  # the last line, without a line end
-                    yield _decode(carry, line, final=True)
+                    yield _decode(carry, line, final=True, limit=limit)
                 return
             if start:
                 data = data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
@@ -142,7 +142,7 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[_Block]:
                 rest, line = piece[piece.find(b"\n") + 1 :] if piece else b"", line + 1
                 cut = rest.rfind(b"\n")
                 if cut >= 0:
-                    yield _decode(rest[: cut + 1], line, final=False)
+                    yield _decode(rest[: cut + 1], line, final=False, limit=limit)
                     line += rest.count(b"\n")
                 carry = rest[cut + 1 :]
                 continue
@@ -150,12 +150,24 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[_Block]:
                 carry = data
                 continue
             block, carry = data[: cut + 1], data[cut + 1 :]
-            yield _decode(block, line, final=False)
+            yield _decode(block, line, final=False, limit=limit)
             line += block.count(b"\n")
 
 
-def _decode(block: bytes, first_line: int, final: bool) -> _Block:
-    """Lines without their ends (``\\n``, ``\\r\\n``), as :func:`read_lines` cuts them."""
+def _decode(block: bytes, first_line: int, final: bool, limit: int) -> _Block:
+    """Lines without their ends (``\\n``, ``\\r\\n``), as :func:`read_lines` cuts them; a
+    line longer than ``limit`` characters becomes a problem to report."""
+    decoded = _decode_block(block, first_line, final)
+    if len(block) > limit and any(len(t) > limit for t in decoded.lines if isinstance(t, str)):
+        decoded.lines = [
+            _Undecodable(too_long(limit)) if isinstance(t, str) and len(t) > limit else t
+            for t in decoded.lines
+        ]
+        decoded.simple = False
+    return decoded
+
+
+def _decode_block(block: bytes, first_line: int, final: bool) -> _Block:
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:

@@ -169,8 +169,9 @@ def read_parallel_files(
     Blank lines at the end of a file are ignored; then both files must have the same number
     of lines: else, at the end, a ValueError naming both files and their counts, or with
     ``on_bad_line="skip"`` the longer file's extra lines are dropped as bad lines (one warning
-    naming both files and the counts). A pair with an empty side (or bytes that are not UTF-8) is a bad line:
-    an error naming the file and line, or, with ``"skip"``, the pair is dropped and counted.
+    naming both files and the counts). A pair with an empty side (or bytes that are not UTF-8)
+    is a bad line: an error naming the file and line, or, with ``"skip"``, the pair is dropped
+    and counted.
     An empty line is reported once a later line of both files has text (until then it may be
     one of the trailing blank lines).
     """
