@@ -18,6 +18,11 @@ LIMIT = 1000
 LONG = b"x" * (LIMIT + 1)
 
 
+def error_lines(stderr: str) -> list[str]:
+    """The ``rnnkit: error:`` lines (other lines may be log records of earlier tests)."""
+    return [line for line in stderr.splitlines() if line.startswith("rnnkit: error:")]
+
+
 @pytest.fixture(autouse=True)
 def _small_line_limit(monkeypatch):
     monkeypatch.setenv("RNNKIT_MAX_LINE_BYTES", str(LIMIT))
@@ -110,7 +115,7 @@ def test_a_non_finite_or_float32_overflowing_value_names_file_line_and_column(
     with pytest.raises(SystemExit) as exit_info:
         run_reporting_errors(datamodule.setup, "fit")
     assert exit_info.value.code == EXIT_DATA_ERROR
-    (line,) = capsys.readouterr().err.strip().splitlines()
+    (line,) = error_lines(capsys.readouterr().err)
     assert "series.csv, line 7: column 'load':" in line and bad in line
 
 
