@@ -121,7 +121,7 @@ def test_samples_mark_errors_with_the_gold_tag():
     [
         ("model.crf=yes", "model.crf: expected true or false"),
         ("model.crf_constraints=1", "model.crf_constraints: expected true or false"),
-        ("model.dropout=1.5", "dropout: expected a probability"),
+        ("model.dropout=1.5", "model.dropout: expected a number >= 0 and < 1"),
     ],
 )
 def test_bad_model_options_are_named(tmp_path, override, message):

@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from rnnkit.cli.errors import run_reporting_errors
+from rnnkit.cli.errors import reporting_exit_codes, run_reporting_errors
 from rnnkit.diagrams.from_config import spec_from_config
 from rnnkit.diagrams.unrolled import check_output_path, draw_unrolled, save_figure
 
@@ -28,6 +28,7 @@ def draw(cfg: DictConfig) -> Path:
     return path
 
 
+@reporting_exit_codes
 @hydra.main(version_base="1.3", config_path="../configs", config_name="draw")
 def main(cfg: DictConfig) -> None:
     run_reporting_errors(draw, cfg)

@@ -1,53 +1,154 @@
-"""Turn user mistakes into one clear line and a non-zero exit, not a traceback."""
+"""Turn user mistakes into one clear line and a non-zero exit, not a traceback.
+
+Exit codes of every ``rnnkit-*`` command:
+
+==== =========================================================================================
+code meaning
+==== =========================================================================================
+0    success
+1    bad data, files or environment: a malformed or non-finite data line, a missing, corrupt or
+     unreadable file, an unwritable log folder, a NaN loss during training
+2    bad command line or config: an unknown key or group option, a value of the wrong type or
+     out of range, a key that does not fit the chosen component
+==== =========================================================================================
+
+Libraries raise ``ValueError`` or ``OSError`` naming the culprit; what tells the two codes
+apart is where the error arises: while a config value is checked or a component is built from
+its config key (:func:`config_key`, :mod:`rnnkit.cli.validation`: a :class:`ConfigError`), or
+later, while data is read and the model trained.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from hydra.errors import HydraException
+from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf.errors import OmegaConfBaseException
 
-EXIT_USER_ERROR = 2
 EXIT_DATA_ERROR = 1
-USER_ERRORS = (ValueError, TypeError, FileNotFoundError, OmegaConfBaseException)
-DATA_ERRORS = (OSError,)
-"""Bad data, files or environment (missing or corrupt checkpoints, failed downloads, unsafe or
-corrupt archives): exit 1, where a bad command line or config exits 2."""
+EXIT_CONFIG_ERROR = 2
+EXIT_USER_ERROR = EXIT_CONFIG_ERROR  # the former name of the config exit code
+
+USER_FULL_ERROR = "RNNKIT_USER_HYDRA_FULL_ERROR"
+"""The user's own ``HYDRA_FULL_ERROR``, kept while :func:`reporting_exit_codes` sets it."""
 
 log = logging.getLogger("rnnkit")
 
 
+class ConfigError(ValueError):
+    """A bad command-line or config value, named by its key: the CLI exits with 2."""
+
+
+CONFIG_ERRORS = (
+    ConfigError,
+    TypeError,
+    OmegaConfBaseException,
+    HydraException,
+    MisconfigurationException,
+)
+"""Errors that exit with :data:`EXIT_CONFIG_ERROR`."""
+DATA_ERRORS = (ValueError, OSError)
+"""Errors that exit with :data:`EXIT_DATA_ERROR` (unless they are :data:`CONFIG_ERRORS`)."""
+
+
 @contextlib.contextmanager
 def config_key(key: str) -> Iterator[None]:
-    """Prefix errors raised while building from config ``key`` with that key."""
+    """Prefix errors raised while building from config ``key`` with that key; they become
+    :class:`ConfigError` (exit 2)."""
     try:
         yield
+    except ConfigError:
+        raise
     except (ValueError, TypeError) as error:
         message = str(error)
         first_word = message.split(" ", 1)[0]
         if "." in first_word.rstrip(".:") and first_word.endswith(":"):
-            raise  # already names its full key, e.g. "cell.hidden_size: ..."
+            raise ConfigError(message) from None  # already names its full key
         joiner = "." if first_word[:1].islower() and first_word.endswith(":") else ": "
-        raise type(error)(f"{key}{joiner}{message}") from None
+        raise ConfigError(f"{key}{joiner}{message}") from None
+
+
+def exit_code(error: BaseException) -> int | None:
+    """The exit code of a user error, or None for anything else (a bug: let it through)."""
+    if isinstance(error, CONFIG_ERRORS):
+        return EXIT_CONFIG_ERROR
+    if isinstance(error, DATA_ERRORS):
+        return EXIT_DATA_ERROR
+    return None
+
+
+def one_line(error: BaseException) -> str:
+    """The error's message on one line, naming the file of an ``OSError``."""
+    if isinstance(error, OSError) and error.filename:
+        if isinstance(error, FileNotFoundError):
+            return f"file not found: {error.filename}"
+        reason = (error.strerror or type(error).__name__).lower()
+        hint = ""
+        if isinstance(error, (PermissionError, NotADirectoryError, IsADirectoryError)):
+            hint = " (for the run folder, point paths.log_dir or RNNKIT_LOG_DIR elsewhere)"
+        return f"{reason}: {error.filename}{hint}"
+    message = str(error)
+    if isinstance(error, HydraException):  # Hydra appends where it searched: not the culprit
+        message = message.split("Config search path:")[0]
+    return " ".join(message.split()) or type(error).__name__
+
+
+def full_tracebacks() -> bool:
+    """Whether the user asked for tracebacks (``HYDRA_FULL_ERROR=1``)."""
+    return os.environ.get(USER_FULL_ERROR, os.environ.get("HYDRA_FULL_ERROR")) == "1"
+
+
+def report(error: BaseException) -> None:
+    """Print ``rnnkit: error: <message>`` and exit with the error's code; re-raise anything
+    that is not a user error (or everything under ``HYDRA_FULL_ERROR=1``)."""
+    code = exit_code(error)
+    if code is None or full_tracebacks():
+        raise error
+    print(f"rnnkit: error: {one_line(error)}", file=sys.stderr, flush=True)
+    sys.exit(code)
 
 
 def run_reporting_errors(function: Callable[..., Any], *args: Any) -> Any:
-    """Run ``function``; on a user error print ``rnnkit: error: <message>`` and exit 2 (1 for
-    the :data:`DATA_ERRORS` of bad data, files or environment).
+    """Run ``function``; on a user error print ``rnnkit: error: <message>`` and exit 1 (data,
+    files) or 2 (command line, config), see the module docstring.
 
     ``HYDRA_FULL_ERROR=1`` lets the traceback through, as Hydra does for its own errors.
     """
     try:
         return function(*args)
-    except (*DATA_ERRORS, *USER_ERRORS) as error:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        message = " ".join(str(error).split()) or type(error).__name__
-        if isinstance(error, FileNotFoundError) and error.filename:
-            message = f"file not found: {error.filename}"
-        print(f"rnnkit: error: {message}", file=sys.stderr)
-        sys.exit(EXIT_DATA_ERROR if isinstance(error, DATA_ERRORS) else EXIT_USER_ERROR)
+    except (*CONFIG_ERRORS, *DATA_ERRORS) as error:
+        report(error)
+
+
+def reporting_exit_codes(main: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a ``@hydra.main`` entry point so Hydra's own failures (an unknown group option, a
+    malformed override, an output folder it cannot create) end as one line with our codes.
+
+    Hydra prints a filtered traceback and exits 1 unless ``HYDRA_FULL_ERROR=1``; with it set
+    around the call, its errors reach this wrapper instead.
+    """
+
+    @functools.wraps(main)
+    def entry(*args: Any, **kwargs: Any) -> Any:
+        if USER_FULL_ERROR not in os.environ:
+            os.environ[USER_FULL_ERROR] = os.environ.get("HYDRA_FULL_ERROR", "")
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+        try:
+            return main(*args, **kwargs)
+        except (*CONFIG_ERRORS, *DATA_ERRORS) as error:
+            report(error)
+        finally:
+            users = os.environ.pop(USER_FULL_ERROR)
+            if users:
+                os.environ["HYDRA_FULL_ERROR"] = users
+            else:
+                os.environ.pop("HYDRA_FULL_ERROR", None)
+
+    return entry

@@ -6,7 +6,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from rnnkit.cli.checkpoint import load_checkpoint, restore_datamodule, restore_task
-from rnnkit.cli.errors import config_key, run_reporting_errors
+from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -26,6 +26,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+@reporting_exit_codes
 @hydra.main(version_base="1.3", config_path="../configs", config_name="eval")
 def main(cfg: DictConfig) -> None:
     run_reporting_errors(evaluate, cfg)

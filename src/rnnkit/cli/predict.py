@@ -7,7 +7,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rnnkit.cli.checkpoint import load_checkpoint, restore_datamodule, restore_task
-from rnnkit.cli.errors import config_key, run_reporting_errors
+from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
 
 
 def predict(cfg: DictConfig) -> list[str]:
@@ -27,6 +27,7 @@ def predict(cfg: DictConfig) -> list[str]:
     return lines
 
 
+@reporting_exit_codes
 @hydra.main(version_base="1.3", config_path="../configs", config_name="predict")
 def main(cfg: DictConfig) -> None:
     run_reporting_errors(predict, cfg)

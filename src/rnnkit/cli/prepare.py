@@ -13,7 +13,7 @@ from typing import Any
 import hydra
 from omegaconf import DictConfig
 
-from rnnkit.cli.errors import config_key, run_reporting_errors
+from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
 from rnnkit.cli.train import as_dict, build_datamodule
 from rnnkit.data.io.parquet_export import export_prepared
 
@@ -70,6 +70,7 @@ def _positive(cfg: DictConfig, key: str, default: int | None) -> int | None:
     return value
 
 
+@reporting_exit_codes
 @hydra.main(version_base="1.3", config_path="../configs", config_name="prepare")
 def main(cfg: DictConfig) -> None:
     run_reporting_errors(prepare_and_export, cfg)

@@ -17,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from rnnkit.cli.checkpoint import check_task, load_checkpoint
-from rnnkit.cli.errors import config_key, run_reporting_errors
+from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
+from rnnkit.cli.validation import validate_run_config
 from rnnkit.data.datamodule import RnnkitDataModule
 from rnnkit.tasks.base import RecurrentTask
 from rnnkit.tasks.building import locate
@@ -86,7 +87,9 @@ def print_summary(cfg: DictConfig, datamodule: RnnkitDataModule, task: Recurrent
 
 def prepare(cfg: DictConfig) -> tuple[RnnkitDataModule, RecurrentTask]:
     """The run's threads and seed set, its datamodule set up (fitted on train) and its task
-    built: ``(datamodule, task)``, before any Trainer exists."""
+    built: ``(datamodule, task)``, before any Trainer exists; every config value is checked
+    first (:mod:`rnnkit.cli.validation`)."""
+    validate_run_config(cfg)
     if cfg.get("num_threads"):
         torch.set_num_threads(int(cfg.num_threads))
     pl.seed_everything(cfg.seed, workers=True)
@@ -186,6 +189,7 @@ def report_final(
     (output_dir / "metrics.json").write_text(__import__("json").dumps(shown, indent=2))
 
 
+@reporting_exit_codes
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
 def main(cfg: DictConfig) -> float | None:
     return run_reporting_errors(train, cfg)

@@ -202,6 +202,12 @@ class Recurrent(nn.Module):
         steps, batch = time_major.shape[:2]
         if steps == 0:
             raise ValueError("input: expected at least one time step, got length 0")
+        if batch == 0 and not self.uses_fused_kernel:
+            raise ValueError(
+                f"input: expected at least one sequence, got a batch of 0 (shape "
+                f"{tuple(input.shape)}); rnnkit's time loop (backend='loop' or a custom cell) "
+                "needs one; skip empty batches before the layer"
+            )
         initial = self._initial_state(hx, batch, input)
         if self.uses_fused_kernel:
             output, final = self._run_fused(time_major, None, initial)
@@ -247,6 +253,11 @@ class Recurrent(nn.Module):
             )
         if lengths.dtype.is_floating_point or lengths.dtype == torch.bool:
             raise ValueError(f"lengths: expected an integer tensor, got {lengths.dtype}")
+        if batch == 0:
+            raise ValueError(
+                f"input: expected at least one sequence, got a batch of 0 (shape "
+                f"{tuple(input.shape)}) with lengths; skip empty batches before the layer"
+            )
         if int(lengths.min()) < 1 or int(lengths.max()) > steps:
             raise ValueError(
                 f"lengths: expected values in [1, {steps}] (the padded length), got min "

@@ -97,9 +97,15 @@ def test_mismatched_line_counts_name_both_files_and_counts(tmp_path):
     files["train.en"] += b"An extra line.\n"
     folder = write(tmp_path, files)
     expected = re.escape(f"{folder / 'train.de'} has 5 lines but {folder / 'train.en'} has 6")
-    for mode in ("error", "skip"):  # alignment is lost: never skipped
-        with pytest.raises(ValueError, match=expected):
-            ParallelTextDataModule(str(folder), on_bad_line=mode).setup()
+    with pytest.raises(ValueError, match=expected):
+        ParallelTextDataModule(str(folder), on_bad_line="error").setup()
+    # skip: the longer file's extra line has no translation; dropped, with one warning that
+    # names both files (and says the pairs before may be misaligned).
+    with pytest.warns(BadLineWarning, match=expected) as warned:
+        dm = ParallelTextDataModule(str(folder), on_bad_line="skip")
+        dm.setup()
+    assert len(dm.datasets["train"]) == 5
+    assert any("skipped 1 bad line" in str(w.message) for w in warned)
 
 
 def test_trailing_blank_lines_are_ignored(tmp_path):

@@ -43,6 +43,13 @@ from rnnkit.data.forecasting.dates import (
     wall_clock_us,
 )
 from rnnkit.data.forecasting.series_table import SeriesTable, TableWriter
+from rnnkit.data.forecasting.time_gaps import (
+    check_time_gaps,
+    describe_gap,
+    fill_gaps,
+    find_gaps,
+    warn_gaps,
+)
 from rnnkit.data.io.csv_chunks import CsvChunk, read_csv_chunks
 from rnnkit.data.io.download import check_download
 from rnnkit.data.io.download import download as download_file
@@ -56,6 +63,8 @@ PIECE_ROWS = 1024
 series, see :class:`~rnnkit.data.forecasting.datamodule.ForecastingDataModule`)."""
 TABLE_READ_ROWS = 65_536
 """Rows read from the table at a time (then cut into pieces)."""
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""The largest value a series may hold: it is computed in float32 (NaN and inf are refused too)."""
 DOWNLOAD_SETTINGS = frozenset({"download", "url", "sha256"})
 """Settings of how the file is fetched, not of what it holds (its identity keys the cache)."""
 
@@ -171,7 +180,8 @@ class CSVSeriesDataModule(ForecastingDataModule):
     with one warning that counts them (``"skip"``), see :mod:`rnnkit.data.io.reading`: a wrong
     number of columns, a date that is not ISO, a date not after the previous row's (unsorted or
     duplicate; with ``skip`` the later row is dropped), an empty, non-numeric, NaN or infinite
-    cell in a used column (columns that are neither features nor targets are not read), bytes
+    cell, or one beyond the float32 range (1e308), in a used column (columns that are neither
+    features nor targets are not read), bytes
     that are not UTF-8, or a blank line followed by more rows. A missing column is always an
     error.
 
@@ -203,6 +213,11 @@ class CSVSeriesDataModule(ForecastingDataModule):
         split_ratios: the fractions of ``split=ratio``.
         split_rows: the row ranges of ``split=rows`` (must be None otherwise).
         on_bad_line: ``"error"`` or ``"skip"``.
+        time_gaps: what a gap in the dates does (more than 1.5 of the usual step between two
+            rows): ``"warn"`` (default: warn once, keep the rows), ``"error"`` (stop, naming
+            the rows and dates) or ``"fill"`` (insert the missing steps, values interpolated
+            linearly; row numbers, and so ``split_rows``, then count the inserted rows); see
+            :mod:`rnnkit.data.forecasting.time_gaps`.
         download, url, sha256: when the file is missing and ``download`` is true, fetch ``url``
             (a CSV file) to it with :func:`rnnkit.data.io.download.download`, verified against
             ``sha256`` (required).
@@ -231,6 +246,7 @@ class CSVSeriesDataModule(ForecastingDataModule):
         split_ratios: list[float] = (0.7, 0.1, 0.2),
         split_rows: list[list[int]] | None = None,
         on_bad_line: str = "error",
+        time_gaps: str = "warn",
         download: bool = False,
         url: str | None = None,
         sha256: str | None = None,
@@ -284,6 +300,7 @@ class CSVSeriesDataModule(ForecastingDataModule):
             raise ValueError("split_rows: split=rows needs three [start, end) row ranges")
         self.split_rows = _check_rows(split_rows) if split_rows is not None else None
         self.on_bad_line = check_on_bad_line(on_bad_line)
+        self.time_gaps = check_time_gaps(time_gaps)
         self.download = check_download(download, url)
         self.url, self.sha256 = url, sha256
         self._table: SeriesTable | None = None
@@ -323,7 +340,48 @@ class CSVSeriesDataModule(ForecastingDataModule):
             self.ensure_file()
             with BadLinePolicy(self.file, self.on_bad_line) as policy:
                 self._table = self._read(policy)
+            self._table = self._handle_gaps(self._table)
         return self._table
+
+    def _handle_gaps(self, table: SeriesTable) -> SeriesTable:
+        """``table`` after the ``time_gaps`` policy: checked, warned about, or filled."""
+        gaps = find_gaps(table.dates)
+        if not len(gaps):
+            return table
+        first = int(gaps.after[0])
+        first_gap = describe_gap(
+            str(self.file),
+            gaps.step,
+            (int(table.rows[first]), int(table.rows[first + 1])),
+            tuple(table.date_strings(first, first + 2)),
+        )
+        if self.time_gaps == "error":
+            table.close()
+            raise ValueError(
+                f"{first_gap} (data.time_gaps=error; set data.time_gaps=fill to interpolate "
+                "the missing steps, or warn to keep the rows as they are)"
+            )
+        if self.time_gaps == "warn":
+            noun = "gap" if len(gaps) == 1 else "gaps"
+            warn_gaps(
+                f"{len(gaps)} time {noun} in {self.file} (first: "
+                f"{first_gap.removeprefix(f'{self.file}, ')}); windows across "
+                "a gap treat distant times as consecutive (data.time_gaps=fill interpolates "
+                "them, error stops)"
+            )
+            return table
+        try:
+            dates, values = fill_gaps(np.asarray(table.dates), np.asarray(table.values), gaps)
+        except ValueError as error:
+            table.close()
+            raise ValueError(
+                f"{first_gap}; data.time_gaps=fill: {error}, so it cannot be filled"
+            ) from None
+        writer = TableWriter(table.columns, self.cache_dir)
+        writer.write(dates, values, np.arange(len(dates), dtype=np.int64))
+        filled = writer.finish(len(dates), table.date_style)
+        table.close()
+        return filled
 
     def close_table(self) -> None:
         """Remove the table read by :meth:`table` (it is read again when needed)."""
@@ -426,6 +484,12 @@ class CSVSeriesDataModule(ForecastingDataModule):
                 return f"column {name!r}: expected a number, got {cell!r}", []
             if not math.isfinite(value):
                 return f"column {name!r}: expected a finite number, got {cell!r}", []
+            if abs(value) > FLOAT32_MAX:
+                return (
+                    f"column {name!r}: {cell} is beyond the float32 range the model computes "
+                    f"in; expected a number of magnitude <= {FLOAT32_MAX:.3g}",
+                    [],
+                )
             numbers.append(value)
         return None, numbers
 
@@ -693,7 +757,7 @@ class _RowReader:
                 values[:, column] = np.array(chunk.columns[index], dtype=np.float64)
         except ValueError:
             return False
-        if not np.isfinite(values).all() or not (dates[1:] > dates[:-1]).all():
+        if not (np.abs(values) <= FLOAT32_MAX).all() or not (dates[1:] > dates[:-1]).all():
             return False
         if self.last is not None and (self.last[1] is not None or dates[0] <= self.last[0]):
             return False

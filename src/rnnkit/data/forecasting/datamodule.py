@@ -141,8 +141,15 @@ class ForecastingDataModule(RnnkitDataModule):
         moments = RunningMoments(len(self.feature_names))
         for example in chain([first], examples):
             moments.add(self.raw_values(example))
-        self.mean = moments.mean.tolist()
-        self.std = np.maximum(moments.std, 1e-8).tolist()
+        mean, std = moments.mean, moments.std
+        for name, m, s in zip(self.feature_names, mean, std):
+            if not (np.isfinite(m) and np.isfinite(s)):
+                raise ValueError(
+                    f"train split: feature {name!r} cannot be scaled (mean {m}, standard "
+                    f"deviation {s}); expected finite values whose squares stay finite"
+                )
+        self.mean = mean.tolist()
+        self.std = np.maximum(std, 1e-8).tolist()
 
     def artifacts(self) -> dict[str, Any]:
         return {

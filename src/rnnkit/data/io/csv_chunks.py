@@ -7,13 +7,14 @@ Lines that are not UTF-8 and malformed quoting go to the
 :class:`~rnnkit.data.io.reading.BadLinePolicy` in the same order relative to the records: a
 chunk never holds a record that comes after a problem not yet reported.
 
-The file is read in blocks of :data:`BLOCK_BYTES` cut at line ends. A block without quote
-characters, without a carriage return other than in ``\\r\\n`` line ends and with valid UTF-8
-(the usual case for numeric tables) is what the csv module would split at every delimiter, so it
-is split with ``str.split``; when every line has the header's number of fields, its chunk comes
-by column (:attr:`CsvChunk.columns`), ready for ``np.array(column, dtype=float)``. Any other
-block goes through the csv module record by record, and a quoted field may run on into the next
-block.
+The file is read in blocks of :data:`BLOCK_BYTES` cut at line ends; a line longer than
+:func:`~rnnkit.data.io.reading.max_line_bytes` is reported as a bad line and skipped unread.
+A block without quote characters, without a carriage return other than in ``\\r\\n`` line
+ends and with valid UTF-8 (the usual case for numeric tables) is what the csv module would
+split at every delimiter, so it is split with ``str.split``; when every line has the header's
+number of fields, its chunk comes by column (:attr:`CsvChunk.columns`), ready for
+``np.array(column, dtype=float)``. Any other block goes through the csv module record by
+record, and a quoted field may run on into the next block.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rnnkit.data.io.reading import UTF8_BOM, BadLinePolicy
+from rnnkit.data.io.reading import UTF8_BOM, BadLinePolicy, max_line_bytes, too_long
 
 BLOCK_BYTES = 8 << 20
 """Bytes read at a time (then cut at the last line end)."""
@@ -118,6 +119,7 @@ def read_csv_chunks(
 
 def _blocks(path: Path, block_bytes: int) -> Iterator[_Block]:
     """The file's whole lines, ``block_bytes`` at a time, decoded (a leading BOM removed)."""
+    limit = max_line_bytes()
     with open(path, "rb") as stream:
         carry = b""
         line = 1
@@ -126,23 +128,46 @@ def _blocks(path: Path, block_bytes: int) -> Iterator[_Block]:
             data = stream.read(max(block_bytes, len(UTF8_BOM)) if start else block_bytes)
             if not data:
                 if carry:  # the last line, without a line end
-                    yield _decode(carry, line, final=True)
+                    yield _decode(carry, line, final=True, limit=limit)
                 return
             if start:
                 data = data[len(UTF8_BOM) :] if data.startswith(UTF8_BOM) else data
                 start = False
             data = carry + data if carry else data
             cut = data.rfind(b"\n")
+            if cut < 0 and len(data) > limit + 1:  # one line, longer than the limit: skip it
+                yield _Block(line, [_Undecodable(too_long(limit))], simple=False)
+                while (piece := stream.read(block_bytes)) and b"\n" not in piece:
+                    pass
+                rest, line = piece[piece.find(b"\n") + 1 :] if piece else b"", line + 1
+                cut = rest.rfind(b"\n")
+                if cut >= 0:
+                    yield _decode(rest[: cut + 1], line, final=False, limit=limit)
+                    line += rest.count(b"\n")
+                carry = rest[cut + 1 :]
+                continue
             if cut < 0:
                 carry = data
                 continue
             block, carry = data[: cut + 1], data[cut + 1 :]
-            yield _decode(block, line, final=False)
+            yield _decode(block, line, final=False, limit=limit)
             line += block.count(b"\n")
 
 
-def _decode(block: bytes, first_line: int, final: bool) -> _Block:
-    """Lines without their ends (``\\n``, ``\\r\\n``), as :func:`read_lines` cuts them."""
+def _decode(block: bytes, first_line: int, final: bool, limit: int) -> _Block:
+    """Lines without their ends (``\\n``, ``\\r\\n``), as :func:`read_lines` cuts them; a
+    line longer than ``limit`` characters becomes a problem to report."""
+    decoded = _decode_block(block, first_line, final)
+    if len(block) > limit and any(len(t) > limit for t in decoded.lines if isinstance(t, str)):
+        decoded.lines = [
+            _Undecodable(too_long(limit)) if isinstance(t, str) and len(t) > limit else t
+            for t in decoded.lines
+        ]
+        decoded.simple = False
+    return decoded
+
+
+def _decode_block(block: bytes, first_line: int, final: bool) -> _Block:
     try:
         text = block.decode("utf-8")
     except UnicodeDecodeError:

@@ -8,6 +8,9 @@ three things from here:
   ending (``\\n`` or ``\\r\\n``) and without a leading byte-order mark; a line that is not valid
   UTF-8 is reported with its line and byte column instead of failing the whole file with a
   ``UnicodeDecodeError`` that names neither.
+* Lines are read with bounded memory: a line longer than :func:`max_line_bytes` (1 MiB unless
+  ``RNNKIT_MAX_LINE_BYTES`` says otherwise) is a bad line (``"line longer than 1048576
+  bytes ..."``), never read into memory whole, so a file without line ends cannot exhaust it.
 * :class:`BadLinePolicy` decides what a malformed line does: ``on_bad_line="error"`` (the
   default everywhere) raises ``ValueError("<file>, line 17: <what is wrong>")``;
   ``"skip"`` drops the line and, when the file is finished, warns once with the count and the
@@ -34,6 +37,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import os
 import random
 import warnings
 from collections import defaultdict
@@ -50,6 +54,11 @@ ON_BAD_LINE = ("error", "skip")
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
+MAX_LINE_BYTES = 1 << 20
+"""The default longest line (bytes, without its ending) any reader accepts: 1 MiB, a hundred
+times a long review; ``RNNKIT_MAX_LINE_BYTES`` overrides it."""
+MAX_LINE_BYTES_VARIABLE = "RNNKIT_MAX_LINE_BYTES"
+
 Example = TypeVar("Example")
 
 
@@ -62,6 +71,24 @@ def check_on_bad_line(value: Any, argument: str = "on_bad_line") -> str:
     if value not in ON_BAD_LINE:
         raise ValueError(f"{argument}: expected one of {list(ON_BAD_LINE)}, got {value!r}")
     return value
+
+
+def max_line_bytes() -> int:
+    """The longest line accepted: ``$RNNKIT_MAX_LINE_BYTES`` or :data:`MAX_LINE_BYTES`."""
+    value = os.environ.get(MAX_LINE_BYTES_VARIABLE, "").strip()
+    if not value:
+        return MAX_LINE_BYTES
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{MAX_LINE_BYTES_VARIABLE}: expected a positive integer, got {value!r}")
+    return int(value)
+
+
+def too_long(limit: int) -> str:
+    """The problem of a line longer than ``limit`` bytes."""
+    return (
+        f"line longer than {limit} bytes (the limit; raise it with "
+        f"{MAX_LINE_BYTES_VARIABLE}=<bytes>); expected one example per line"
+    )
 
 
 def location(path: str | Path, line_number: int | None = None) -> str:
@@ -145,16 +172,28 @@ def read_lines(
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        ValueError: a line is not valid UTF-8 and the policy is ``"error"``.
+        ValueError: a line is not valid UTF-8, or longer than :func:`max_line_bytes`, and the
+            policy is ``"error"``.
     """
     policy = policy if policy is not None else BadLinePolicy(path)
+    limit = max_line_bytes()
     with open(path, "rb") as stream:
-        for line_number, raw in enumerate(stream, start=1):
+        line_number = 0
+        while raw := stream.readline(limit + len(UTF8_BOM) + 2):  # room for a BOM and \r\n
+            line_number += 1
             if line_number == 1 and raw.startswith(UTF8_BOM):
                 raw = raw[len(UTF8_BOM) :]
+            ended = raw.endswith(b"\n")
             raw = raw.rstrip(b"\n")
             if raw.endswith(b"\r"):
                 raw = raw[:-1]
+            if len(raw) > limit:
+                if not ended:
+                    _skip_rest_of_line(stream)
+                policy.report(too_long(limit), line_number, path)
+                if keep_bad:
+                    yield line_number, None
+                continue
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
@@ -163,6 +202,13 @@ def read_lines(
                     yield line_number, None
                 continue
             yield line_number, text
+
+
+def _skip_rest_of_line(stream: Any) -> None:
+    """Read past the next line ending, a bounded piece at a time."""
+    while piece := stream.readline(1 << 20):
+        if piece.endswith(b"\n"):
+            return
 
 
 def _not_utf8(raw: bytes, error: UnicodeDecodeError) -> str:
@@ -192,24 +238,31 @@ def read_line_chunks(path: str | Path, chunk_bytes: int = 1 << 20) -> Iterator[L
     a leading byte-order mark removed), about ``chunk_bytes`` at a time.
 
     Each chunk is decoded at once; only a chunk holding bytes that are not UTF-8 is decoded
-    line by line, its bad lines given as None (see :class:`LineChunk`). Memory is one chunk,
-    whatever the file's size.
+    line by line, its bad lines given as None (see :class:`LineChunk`), as is a line longer
+    than :func:`max_line_bytes` (never read whole). Memory is one chunk, whatever the file's
+    size.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
     """
-    for start, data in read_byte_chunks(path, chunk_bytes):
-        yield decode_lines(data, start)
+    limit = max_line_bytes()
+    for start, data in read_byte_chunks(path, chunk_bytes, limit):
+        yield decode_lines(data, start, limit)
 
 
-def read_byte_chunks(path: str | Path, chunk_bytes: int = 1 << 20) -> Iterator[tuple[int, bytes]]:
+def read_byte_chunks(
+    path: str | Path, chunk_bytes: int = 1 << 20, limit: int | None = None
+) -> Iterator[tuple[int, bytes | None]]:
     """:func:`read_line_chunks` before decoding: ``(number of the first line, bytes)``, the
-    bytes whole lines joined by ``\n`` (for :func:`decode_lines`, e.g. in another process).
+    bytes whole lines joined by ``\\n`` (for :func:`decode_lines`, e.g. in another process);
+    a line longer than ``limit`` bytes (default :func:`max_line_bytes`) is skipped unread and
+    given as ``(its number, None)``.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
     """
     start = 1
+    limit = max_line_bytes() if limit is None else limit
     with open(path, "rb") as stream:
         pending = stream.read(len(UTF8_BOM))
         bom = pending == UTF8_BOM
@@ -219,6 +272,11 @@ def read_byte_chunks(path: str | Path, chunk_bytes: int = 1 << 20) -> Iterator[t
             data = stream.read(chunk_bytes)
             pending += data
             end = pending.rfind(b"\n")
+            if end < 0 and len(pending) > limit + 1:  # one line, longer than the limit
+                yield start, None
+                _skip_rest_of_line(stream)
+                pending, start = b"", start + 1
+                continue
             if end >= 0:  # whole lines: all but what follows the last line ending
                 yield start, pending[:end]
                 start += pending.count(b"\n", 0, end) + 1
@@ -229,16 +287,28 @@ def read_byte_chunks(path: str | Path, chunk_bytes: int = 1 << 20) -> Iterator[t
             yield start, pending
 
 
-def decode_lines(data: bytes, start: int) -> LineChunk:
-    """The lines of ``data`` (lines joined by ``\n``, the first numbered ``start``)."""
+def decode_lines(data: bytes | None, start: int, limit: int | None = None) -> LineChunk:
+    """The lines of ``data`` (lines joined by ``\\n``, the first numbered ``start``); a line
+    longer than ``limit`` characters (default :func:`max_line_bytes`), or ``data`` None (a
+    line :func:`read_byte_chunks` skipped as too long), is given as None with its problem."""
+    limit = max_line_bytes() if limit is None else limit
+    if data is None:
+        return LineChunk(start, [None], {start: too_long(limit)})
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return _decoded_line_by_line(data, start)
-    lines = text.split("\n")
-    if "\r" in text:
-        lines = [line[:-1] if line.endswith("\r") else line for line in lines]
-    return LineChunk(start, lines)
+        chunk = _decoded_line_by_line(data, start)
+    else:
+        lines = text.split("\n")
+        if "\r" in text:
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        chunk = LineChunk(start, lines)
+    if len(data) > limit:
+        for index, line in enumerate(chunk.lines):
+            if line is not None and len(line) > limit:
+                chunk.lines[index] = None
+                chunk.problems[start + index] = too_long(limit)
+    return chunk
 
 
 def _decoded_line_by_line(data: bytes, start: int) -> LineChunk:

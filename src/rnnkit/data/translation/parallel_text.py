@@ -167,9 +167,11 @@ def read_parallel_files(
     files are read line by line, in step.
 
     Blank lines at the end of a file are ignored; then both files must have the same number
-    of lines (else, at the end, a ValueError naming both files and their counts, whatever
-    ``on_bad_line``). A pair with an empty side (or bytes that are not UTF-8) is a bad line:
-    an error naming the file and line, or, with ``"skip"``, the pair is dropped and counted.
+    of lines: else, at the end, a ValueError naming both files and their counts, or with
+    ``on_bad_line="skip"`` the longer file's extra lines are dropped as bad lines (one warning
+    naming both files and the counts). A pair with an empty side (or bytes that are not UTF-8)
+    is a bad line: an error naming the file and line, or, with ``"skip"``, the pair is dropped
+    and counted.
     An empty line is reported once a later line of both files has text (until then it may be
     one of the trailing blank lines).
     """
@@ -204,10 +206,21 @@ def read_parallel_files(
             if source and target:  # text on both sides, after the reports above
                 yield {"source": source, "target": target, "where": f"{where}{number}"}
         if last[0] != last[1]:
-            raise ValueError(
+            mismatch = (
                 f"{source_file} has {last[0]} lines but {target_file} has {last[1]}; line i "
                 "of one must translate line i of the other"
             )
+            if policy.on_bad_line == "error":
+                raise ValueError(mismatch)
+            # skip: the longer file's tail has no translation; drop it, counted in the warning.
+            longer, shorter = (0, 1) if last[0] > last[1] else (1, 0)
+            for line in range(last[shorter] + 1, last[longer] + 1):
+                policy.report(
+                    f"no line {line} in {files[shorter]} ({mismatch}; the pairs before may be "
+                    "misaligned too)",
+                    line,
+                    files[longer],
+                )
 
 
 class ParallelTextDataModule(TextPairDataModule):

@@ -1,0 +1,182 @@
+"""Bad command lines and configs: exit 2, one line naming the key, nothing written.
+
+Each case composes ``rnnkit-train <overrides>`` in-process (as the command line does) and runs
+it through the CLI's error reporting; a few run the real command to check Hydra's own errors.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra.errors import ConfigCompositionException
+
+import rnnkit
+from rnnkit.cli.compose import CONFIG_DIR, compose_run
+from rnnkit.cli.errors import (
+    EXIT_CONFIG_ERROR,
+    EXIT_DATA_ERROR,
+    reporting_exit_codes,
+    run_reporting_errors,
+)
+from rnnkit.cli.train import train
+from rnnkit.cli.validation import validate_run_config
+
+# (overrides, what the one error line must contain)
+CONFIG_CASES = [
+    (["trainer.max_epochs=abc"], "trainer.max_epochs: expected an integer or null, got 'abc'"),
+    (["num_threads=-1"], "num_threads: expected a positive integer or null, got -1"),
+    (["num_threads=abc"], "num_threads: expected a positive integer or null, got 'abc'"),
+    (["seed=abc"], "seed: expected an integer >= 0"),
+    (["seed=-5"], "seed: expected an integer >= 0"),
+    (["task.optimizer.lr=abc"], "task.optimizer.lr: expected a number, got 'abc'"),
+    (["task.optimizer.lr=0"], "task.optimizer.lr: expected a positive number, got 0"),
+    (["task.optimizer.lr=-0.1"], "task.optimizer.lr: expected a positive number, got -0.1"),
+    (["task.optimizer.weight_decay=-1"], "task.optimizer.weight_decay: expected a number >= 0"),
+    (["cell.bidirectional=maybe"], "cell.bidirectional: expected true or false, got 'maybe'"),
+    (["cell.bidirectional='yes'"], "cell.bidirectional: expected true or false, got 'yes'"),
+    (["cell.hidden_size=0"], "cell.hidden_size: expected a positive integer, got 0"),
+    (["cell.num_layers=1.5"], "cell.num_layers: expected an integer, got 1.5"),
+    (["cell.dropout=1.5"], "cell.dropout: expected a number >= 0 and < 1, got 1.5"),
+    (["model.embedding_dim=0"], "model.embedding_dim: expected a positive integer, got 0"),
+    (["model.dropout=-0.5"], "model.dropout: expected a number >= 0 and < 1"),
+    (["model.pooling=3"], "model.pooling: expected a string, got 3"),
+    (["trainer.gradient_clip_val=-1"], "trainer.gradient_clip_val: expected a number >= 0"),
+    (["+trainer.precision=16-mixed"], "trainer.precision: '16-mixed' needs a GPU"),
+    (["+trainer.precision=16-true"], "trainer.precision: '16-true' needs a GPU"),
+    (["+trainer.precision=half"], "trainer.precision: expected one of"),
+    (["+cell.dtype=float16"], "cell.dtype: not a setting (the trainer sets the precision"),
+    (["+cell.input_size=3"], "cell.input_size: not a setting (set by the task"),
+    (["+model.foo=1"], "model.foo: unknown key; expected one of: dropout, embedding_dim, pooling"),
+    (["+model.poolng=max"], "model.poolng: unknown key; did you mean model.pooling?"),
+    (["+model.embeding_dim=8"], "did you mean model.embedding_dim?"),
+    (["+cell.hiden_size=3"], "cell.hiden_size: unknown key; did you mean cell.hidden_size?"),
+    (["+trainer.max_epoch=3"], "trainer.max_epoch: unknown key; did you mean trainer.max_epochs?"),
+    (["+data.batchsize=3"], "data.batchsize: unknown key; did you mean data.batch_size?"),
+    (["+task.optimizer.betass=[1,2]"], "did you mean task.optimizer.betas?"),
+    (["data.batch_size=0"], "data.batch_size: expected a positive integer, got 0"),
+    (["experiment=tagging", "model.crf=maybe"], "model.crf: expected true or false"),
+    (["experiment=forecasting", "model.strategy=3"], "model.strategy: expected a string"),
+    (["experiment=forecasting", "+data.horizn=3"], "did you mean data.horizon?"),
+    (["experiment=translation", "+model.atention=dot"], "did you mean model.attention?"),
+    (["cell=gru", "+cell.proj_size=4"], "cell.proj_size: unknown key"),
+    (["cell=peephole_lstm", "+cell.cell.hiden=1"], "cell.cell.hiden: unknown key"),
+]
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The ``rnnkit: error:`` lines (other lines may be log records of earlier tests)."""
+    return [line for line in stderr.splitlines() if line.startswith("rnnkit: error:")]
+
+
+@pytest.mark.parametrize(("overrides", "expected"), CONFIG_CASES, ids=lambda v: str(v))
+def test_a_bad_config_value_exits_2_naming_the_key_before_any_work(
+    tmp_path, capsys, overrides, expected
+):
+    run_dir = tmp_path / "run"
+    cfg = compose_run(overrides, run_dir)
+    with pytest.raises(SystemExit) as exit_info:
+        run_reporting_errors(train, cfg)
+    assert exit_info.value.code == EXIT_CONFIG_ERROR
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1, lines
+    assert expected in lines[0]
+    assert not run_dir.exists()  # nothing was prepared, trained or written
+
+
+EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
+CELLS = sorted(path.stem for path in (CONFIG_DIR / "cell").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_shipped_experiment_with_every_cell_passes_validation(tmp_path, experiment):
+    """The schema is read from the constructors: no shipped config may be refused."""
+    for cell in CELLS:
+        validate_run_config(compose_run([f"experiment={experiment}", f"cell={cell}"], tmp_path))
+
+
+# (error raised by the command, exit code, what the line must contain)
+EXIT_CASES = [
+    (ValueError("train.tsv, line 3: expected 2 columns"), EXIT_DATA_ERROR, "train.tsv, line 3"),
+    (PermissionError(13, "Permission denied", "/srv/logs"), EXIT_DATA_ERROR, "/srv/logs"),
+    (NotADirectoryError(20, "Not a directory", "/tmp/f/logs"), EXIT_DATA_ERROR, "/tmp/f/logs"),
+    (FileNotFoundError(2, "No such file", "x.ckpt"), EXIT_DATA_ERROR, "file not found: x.ckpt"),
+    (TypeError("cell: got an unexpected keyword 'x'"), EXIT_CONFIG_ERROR, "cell: got"),
+    (
+        ConfigCompositionException("Could not find 'cell/foo'\n\nConfig search path:\n\tx"),
+        EXIT_CONFIG_ERROR,
+        "Could not find 'cell/foo'",
+    ),
+]
+
+
+@pytest.mark.parametrize(("error", "code", "expected"), EXIT_CASES, ids=lambda v: repr(v)[:40])
+def test_exit_codes_follow_the_kind_of_error(capsys, monkeypatch, error, code, expected):
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+
+    def fails():
+        raise error
+
+    with pytest.raises(SystemExit) as exit_info:
+        reporting_exit_codes(fails)()  # as Hydra's own errors reach the entry point
+    assert exit_info.value.code == code
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1 and expected in lines[0] and "search path" not in lines[0]
+    assert "HYDRA_FULL_ERROR" not in os.environ  # restored
+
+
+def test_a_bug_is_not_disguised_as_a_user_error(monkeypatch):
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+
+    def fails():
+        raise KeyError("a bug")
+
+    with pytest.raises(KeyError):
+        run_reporting_errors(fails)
+
+
+def run_train(tmp_path: Path, *overrides: str, log_dir: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    env["RNNKIT_LOG_DIR"] = str(log_dir)
+    env["PYTHONPATH"] = str(Path(rnnkit.__file__).parents[1])  # this checkout's rnnkit
+    return subprocess.run(
+        [sys.executable, "-m", "rnnkit.cli.train", *overrides],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+
+
+# (overrides, exit code, what the one error line must contain); the log folder is
+# tmp_path/"logs" unless the case names a file in its place.
+COMMAND_CASES = [
+    (["cell=foo"], 2, "Could not find 'cell/foo'"),
+    (["trainer.max_epochs=abc"], 2, "trainer.max_epochs: expected an integer"),
+    (["cell.hidden_size="], 2, "cell.hidden_size: expected an integer"),
+    (["LOG_DIR_IS_A_FILE", "trainer.fast_dev_run=true"], 1, "not a directory"),
+]
+
+
+@pytest.mark.parametrize(("overrides", "code", "expected"), COMMAND_CASES, ids=str)
+def test_the_command_line_exit_code_and_one_line(tmp_path, overrides, code, expected):
+    log_dir = tmp_path / "logs"
+    earlier = tmp_path / "earlier.txt"
+    earlier.write_text("an earlier run's output")
+    if "LOG_DIR_IS_A_FILE" in overrides:
+        overrides = [o for o in overrides if o != "LOG_DIR_IS_A_FILE"]
+        log_dir = earlier / "logs"  # a folder inside a file: cannot be created
+    result = run_train(tmp_path, *overrides, log_dir=log_dir)
+    assert result.returncode == code, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("rnnkit: error:")]
+    assert len(errors) == 1 and expected in errors[0], result.stderr[-2000:]
+    if code == 1:
+        assert str(log_dir) in errors[0]
+    assert earlier.read_text() == "an earlier run's output"
+    written = [p.name for p in tmp_path.rglob("*") if p.suffix in (".ckpt", ".json")]
+    assert not written  # Hydra made the run folder; nothing was trained or saved
