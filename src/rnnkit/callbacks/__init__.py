@@ -1,4 +1,5 @@
-"""Lightning callbacks: gradient flow through time and gradient norms around clipping."""
+"""Lightning callbacks: gradient flow through time, gradient norms around clipping, and the
+checkpoints that let a killed run resume exactly (``last.ckpt``, random states)."""
 
 from rnnkit.callbacks.gradient_flow import (
     GradientFlowCallback,
@@ -6,11 +7,16 @@ from rnnkit.callbacks.gradient_flow import (
     GradientFlowSnapshot,
 )
 from rnnkit.callbacks.gradient_norms import GradientNormCallback, parameter_groups
+from rnnkit.callbacks.last_checkpoint import LastCheckpoint, replace_atomically
+from rnnkit.callbacks.random_state import RandomStateCheckpoint
 
 __all__ = [
     "GradientFlowCallback",
     "GradientFlowRecorder",
     "GradientFlowSnapshot",
     "GradientNormCallback",
+    "LastCheckpoint",
+    "RandomStateCheckpoint",
     "parameter_groups",
+    "replace_atomically",
 ]
