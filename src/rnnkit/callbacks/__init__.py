@@ -1,5 +1,6 @@
-"""Lightning callbacks: gradient flow through time, gradient norms around clipping, and a stop
-at the first non-finite loss."""
+"""Lightning callbacks: gradient flow through time, gradient norms around clipping, a stop
+at the first non-finite loss, and the checkpoints that let a killed run resume exactly
+(``last.ckpt``, random states)."""
 
 from rnnkit.callbacks.gradient_flow import (
     GradientFlowCallback,
@@ -7,14 +8,19 @@ from rnnkit.callbacks.gradient_flow import (
     GradientFlowSnapshot,
 )
 from rnnkit.callbacks.gradient_norms import GradientNormCallback, parameter_groups
+from rnnkit.callbacks.last_checkpoint import LastCheckpoint, replace_atomically
 from rnnkit.callbacks.non_finite_loss import NonFiniteLossCallback, NonFiniteLossError
+from rnnkit.callbacks.random_state import RandomStateCheckpoint
 
 __all__ = [
     "GradientFlowCallback",
     "GradientFlowRecorder",
     "GradientFlowSnapshot",
     "GradientNormCallback",
+    "LastCheckpoint",
     "NonFiniteLossCallback",
     "NonFiniteLossError",
+    "RandomStateCheckpoint",
     "parameter_groups",
+    "replace_atomically",
 ]

@@ -6,6 +6,7 @@ rnnkit-train experiment=sentiment cell=gru cell.bidirectional=true trainer.max_e
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 
 from rnnkit.cli.checkpoint import check_task, load_checkpoint
 from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
+from rnnkit.cli.resume import checkpoint_to_resume, resume_arguments
 from rnnkit.cli.validation import validate_run_config
 from rnnkit.data.datamodule import RnnkitDataModule
 from rnnkit.tasks.base import RecurrentTask
@@ -103,7 +105,7 @@ def train(cfg: DictConfig) -> float | None:
     datamodule, task = prepare(cfg)
     print_summary(cfg, datamodule, task)
 
-    resume = cfg.get("ckpt_path")
+    resume = checkpoint_to_resume(cfg)
     if resume:
         check_task(load_checkpoint(resume), task.task, resume)
 
@@ -181,8 +183,11 @@ def report_final(
     lines += [f"  {k} = {v:.4f}" for k, v in shown.items()]
     if best:
         lines.append(f"best checkpoint: {best}")
-    if checkpoint is not None and checkpoint.last_model_path:
-        lines.append(f"last checkpoint: {checkpoint.last_model_path}")
+    last = [
+        path for c in trainer.checkpoint_callbacks if (path := getattr(c, "last_model_path", ""))
+    ]
+    if last:
+        lines.append(f"last checkpoint: {last[-1]}")
     print("\n".join(lines), flush=True)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -191,8 +196,14 @@ def report_final(
 
 @reporting_exit_codes
 @hydra.main(version_base="1.3", config_path="../configs", config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def train_main(cfg: DictConfig) -> float | None:
     return run_reporting_errors(train, cfg)
+
+
+def main() -> None:
+    """``rnnkit-train``: ``resume=<run dir>`` first becomes that run's overrides."""
+    sys.argv[1:] = run_reporting_errors(resume_arguments, sys.argv[1:])
+    train_main()
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from rnnkit.data.io.parallel_encoding import default_workers, map_chunks
 from rnnkit.data.io.prepared_cache import Columns, PreparedCache, cache_key, to_columns
-from rnnkit.data.io.sharded_batches import ShardedBatches, ready_batch
+from rnnkit.data.io.sharded_batches import ShardedBatches, ShardedBatchLoader
 from rnnkit.data.io.streamed_split import Export, StreamedSplit
 
 SPLITS = ("train", "val", "test")
@@ -429,12 +429,14 @@ class RnnkitDataModule(pl.LightningDataModule):
         )
         # An iterable of ready batches: Lightning adds no distributed sampler (which would
         # repeat examples to even out the ranks); ShardedBatches shares them out itself.
-        return DataLoader(
+        # The loader's state (epoch, batches taken) is checkpointed: a resumed run continues
+        # mid-epoch where it stopped.
+        return ShardedBatchLoader(
             batches,
-            batch_size=None,
-            collate_fn=ready_batch,
+            current_epoch=(lambda: trainer.current_epoch)
+            if trainer is not None and shuffle
+            else None,
             num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
         )
 
     def train_dataloader(self) -> DataLoader:
