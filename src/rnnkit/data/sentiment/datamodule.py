@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, repeat
 from operator import itemgetter
@@ -18,17 +18,18 @@ from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import map_chunks
 from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
+from rnnkit.data.sentiment.local_encoding import (
+    BOUNDARY,
+    LocalEncoding,
+    SpilledChunks,
+    encode_locally,
+)
 
 UNLABELLED = -1
 """The label id of an example without a label (prediction input)."""
 
 _COUNT_CHUNK = 32768
 """Training texts :meth:`TextClassificationDataModule.fit_artifacts` counts at once."""
-
-
-BOUNDARY = "\x00"
-"""Joins a chunk's texts (as a token of its own) so that one ``split`` gives every text's
-tokens and where each text ends."""
 
 
 @dataclass
@@ -138,18 +139,62 @@ class TextClassificationDataModule(RnnkitDataModule):
         self.set_fitted(counts, labels)
 
     def fit_prepared(self, workers: int) -> None:
-        """:meth:`fit_artifacts` from :meth:`map_split`'s chunks of the training split, their
-        tokens counted in ``workers`` processes and the counts added up here."""
+        """:meth:`fit_artifacts` from :meth:`map_split`'s chunks of the training split, read in
+        ``workers`` processes. With the default whitespace tokens a worker also encodes its
+        chunk against the chunk's own words (:mod:`~rnnkit.data.sentiment.local_encoding`);
+        those ids wait on disk and become the prepared training split once the vocabulary is
+        fitted, so the training texts are read and split once, not twice."""
         counts: Counter = Counter()
         labels: set[str] = set()
+        local = type(self).tokenize is TextClassificationDataModule.tokenize
+        spilled = SpilledChunks(self.cache_dir) if local else None
+        function = self._encoded_locally if local else self._chunk_counts
         with self._progress_bar("fit train") as bar:
-            for chunk_counts, chunk_labels, size in self.map_split(
-                "train", self._chunk_counts, workers
-            ):
-                counts.update(chunk_counts)
-                labels.update(chunk_labels)
-                bar.update(size)
+            for result in self.map_split("train", function, workers):
+                if spilled is not None:
+                    spilled.add(result)
+                    counts.update(dict(zip(result.words, result.counts.tolist())))
+                    labels.update(map(str, result.labels))
+                    bar.update(len(result.lengths))
+                else:
+                    chunk_counts, chunk_labels, size = result
+                    counts.update(chunk_counts)
+                    labels.update(chunk_labels)
+                    bar.update(size)
         self.set_fitted(counts, labels)
+        self._spilled_train = spilled
+
+    def map_split(self, split: str, function: Callable[[Any], Any], workers: int) -> Iterator[Any]:
+        """The base class's; the training split encoded while fitting (:meth:`fit_prepared`)
+        is read back from disk instead of from its files."""
+        spilled = getattr(self, "_spilled_train", None)
+        if split == "train" and spilled is not None and function == self.encode_chunk:
+            self._spilled_train = None
+            return map(self._remapped, spilled.replay())
+        return super().map_split(split, function, workers)
+
+    def _encoded_locally(self, chunk: TextRows | list[dict[str, Any]]) -> LocalEncoding:
+        """In a worker: a chunk of training examples against its own words."""
+        rows = chunk if isinstance(chunk, TextRows) else TextRows.of(chunk)
+        encoded = encode_locally(rows.texts, rows.labels, self.lowercase)
+        if len(encoded.lengths) and not encoded.lengths.all():
+            raise ValueError(f"empty sentence in {rows.source(int(np.argmin(encoded.lengths)))}")
+        return encoded
+
+    def _remapped(self, chunk: LocalEncoding) -> tuple[Columns, int, Counter]:
+        """:meth:`encode_chunk`'s columns and counts of a chunk encoded against its own words."""
+        ids, first_unknown = chunk.remap(self._lookup())
+        unknown = ids < 0
+        if first_unknown is not None:  # the unknown id, or the error of a vocabulary without one
+            ids[unknown] = self.vocab.id(first_unknown)
+        label_table = np.array(
+            [self._label_id(label, "the training data") for label in chunk.labels], np.int64
+        )
+        labels = label_table[chunk.label_codes] if len(label_table) else chunk.label_codes
+        dtype = self.encoded_fields()["tokens"][0]
+        columns = {"tokens": (ids.astype(dtype), chunk.lengths), "label": (labels, None)}
+        counts = Counter(tokens=len(ids), unknown_tokens=int(unknown.sum()))
+        return columns, len(chunk.lengths), counts
 
     def set_fitted(self, counts: Counter, labels: set[str]) -> None:
         """The vocabulary from the training tokens' ``counts``, the sorted ``labels``."""

@@ -320,7 +320,8 @@ class TextTableDataModule(TextClassificationDataModule):
             and self.val_file is not None
             and type(self).tokenize is TextClassificationDataModule.tokenize
         )
-        if split not in SPLITS or not reads_in_workers:
+        replayed = split == "train" and getattr(self, "_spilled_train", None) is not None
+        if split not in SPLITS or not reads_in_workers or replayed:
             return super().map_split(split, function, workers)
         self.ensure_files()
         if split == "train":
@@ -753,7 +754,7 @@ class _TsvChunk:
 
     file: Path
     start: int
-    data: bytes
+    data: bytes | None
     lines: LineChunk | None
     width: int
     header: list[str] | None
