@@ -100,6 +100,17 @@ def one_line(error: BaseException) -> str:
     return " ".join(message.split()) or type(error).__name__
 
 
+def _os_error_within(error: BaseException) -> OSError | None:
+    """The ``OSError`` an error was raised from (a folder a config resolver could not make:
+    the file system, not the config, is at fault), or None."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, OSError):
+            return error
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return None
+
+
 def full_tracebacks() -> bool:
     """Whether the user asked for tracebacks (``HYDRA_FULL_ERROR=1``)."""
     return os.environ.get(USER_FULL_ERROR, os.environ.get("HYDRA_FULL_ERROR")) == "1"
@@ -108,6 +119,8 @@ def full_tracebacks() -> bool:
 def report(error: BaseException) -> None:
     """Print ``rnnkit: error: <message>`` and exit with the error's code; re-raise anything
     that is not a user error (or everything under ``HYDRA_FULL_ERROR=1``)."""
+    if isinstance(error, OmegaConfBaseException):  # a resolver's own error (the run folder)
+        error = _os_error_within(error) or error
     code = exit_code(error)
     if code is None or full_tracebacks():
         raise error
