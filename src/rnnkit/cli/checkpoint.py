@@ -51,6 +51,14 @@ def current_data_target(target: Any) -> Any:
     return target
 
 
+def stored_data_target(checkpoint: dict[str, Any]) -> Any:
+    """The ``_target_`` of the checkpoint's data config (in the current ``data/`` layout), or
+    None when it holds none (restoring the datamodule then says so)."""
+    hyper_parameters = checkpoint.get("hyper_parameters")
+    data = hyper_parameters.get("data") if isinstance(hyper_parameters, dict) else None
+    return current_data_target(data.get("_target_")) if isinstance(data, dict) else None
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """The checkpoint at ``path``, read as data (``torch.load(weights_only=True)``) and checked
     for the entries rnnkit needs; see :func:`rnnkit.tasks.checkpoint_file.read_checkpoint`."""

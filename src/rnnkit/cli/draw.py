@@ -14,12 +14,14 @@ import hydra
 from omegaconf import DictConfig
 
 from rnnkit.cli.errors import reporting_exit_codes, run_reporting_errors
+from rnnkit.cli.top_level_keys import check_top_level_keys
 from rnnkit.diagrams.from_config import spec_from_config
 from rnnkit.diagrams.unrolled import check_output_path, draw_unrolled, save_figure
 
 
 def draw(cfg: DictConfig) -> Path:
     """Draw the architecture of a composed config to ``cfg.output``; return the path."""
+    check_top_level_keys(cfg)
     output = check_output_path(str(cfg.get("output") or ""))
     spec = spec_from_config(cfg)
     figure = draw_unrolled(spec)

@@ -6,17 +6,24 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from rnnkit.cli.checkpoint import load_checkpoint, restore_datamodule, restore_task
+from rnnkit.cli.checkpoint import (
+    load_checkpoint,
+    restore_datamodule,
+    restore_task,
+    stored_data_target,
+)
 from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
+from rnnkit.cli.validation import check_data_overrides, validate_checkpoint_command
 
 
 def predict(cfg: DictConfig) -> list[str]:
+    validate_checkpoint_command(cfg)  # every value checked before the checkpoint is read
     checkpoint = load_checkpoint(cfg.ckpt_path)
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    check_data_overrides(data.get("_target_") or stored_data_target(checkpoint), data)
     task = restore_task(checkpoint, cfg.ckpt_path)
     with config_key("data"):
-        datamodule = restore_datamodule(
-            checkpoint, OmegaConf.to_container(cfg.data, resolve=True), source=cfg.ckpt_path
-        )
+        datamodule = restore_datamodule(checkpoint, data, source=cfg.ckpt_path)
     with config_key("input"):
         batch = datamodule.batch_from_raw(str(cfg.input))
     options = OmegaConf.to_container(cfg.options, resolve=True)

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 
 from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
 from rnnkit.cli.train import as_dict, build_datamodule
+from rnnkit.cli.validation import validate_prepare_config
 from rnnkit.data.io.parquet_export import export_prepared
 
 log = logging.getLogger("rnnkit")
@@ -23,7 +24,8 @@ log = logging.getLogger("rnnkit")
 def prepare_and_export(cfg: DictConfig) -> dict[str, Any]:
     """Prepare ``cfg.data`` (into ``data.cache_dir`` when it has one), export it when
     ``cfg.export`` names a folder or URL, and return ``{"summary": ..., "preparation": ...,
-    "export": manifest or None}``."""
+    "export": manifest or None}``; every value it uses is checked first."""
+    validate_prepare_config(cfg)
     datamodule = build_datamodule(cfg.data)
     if datamodule.streamed:
         raise ValueError(

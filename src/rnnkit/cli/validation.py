@@ -12,6 +12,11 @@ hand:
   one whose ``configs/task/<name>.yaml`` names the same task class), each value of the type of
   the shipped default (``true``/``false`` for a boolean default, an integer for an integer).
 
+Top-level keys are those of the command's own composition without the user's ``+`` overrides
+(:mod:`rnnkit.cli.top_level_keys`). :func:`validate_run_config` checks ``rnnkit-train``'s
+config, :func:`validate_prepare_config` ``rnnkit-prepare``'s and
+:func:`validate_checkpoint_command` those of ``rnnkit-eval`` and ``rnnkit-predict``.
+
 On top of types, :data:`RANGES` says which numbers must be positive or within bounds. The first
 problem raises :class:`~rnnkit.cli.errors.ConfigError` (exit 2) naming the full key, what it
 got and what it expected; an unknown key comes with the nearest known one
@@ -34,8 +39,10 @@ from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from rnnkit.cli.errors import ConfigError
+from rnnkit.cli.top_level_keys import check_top_level_keys
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -123,6 +130,14 @@ RANGES: dict[str, Range] = {
     "model.encoder_dropout": Range(low=0, high=1, open_high=True),
     "data.batch_size": Range(integer=True, low=1),
     "data.num_workers": Range(integer=True, low=0),
+    "export_shard_examples": Range(integer=True, low=1, optional=True),
+    "export_shard_multiple": Range(integer=True, low=1),
+    "options.beam_size": Range(integer=True, low=1),
+    "options.max_length": Range(integer=True, low=1, optional=True),
+    "options.max_new_tokens": Range(integer=True, low=1),
+    "options.temperature": Range(low=0, open_low=True),
+    "options.top_k": Range(integer=True, low=1, optional=True),
+    "options.top_p": Range(low=0, high=1, open_low=True, optional=True),
 }
 """Bounds of the numeric keys (checked after the types)."""
 
@@ -133,22 +148,10 @@ RANGES: dict[str, Range] = {
 def validate_run_config(cfg: DictConfig) -> None:
     """Check the keys and values of a composed ``rnnkit-train`` config; raise
     :class:`ConfigError` on the first problem."""
-    config: dict[str, Any] = {}
-    for name in cfg:
-        if name == "hydra":  # Hydra's own settings (present in a compose_run config)
-            continue
-        try:
-            value = cfg[name]
-            config[name] = (
-                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-            )
-        except Exception as error:  # an interpolation that does not resolve
-            raise ConfigError(f"{name}: {' '.join(str(error).split())}") from None
+    check_top_level_keys(cfg)
+    config = resolved(cfg)
     check_ranges({k: config.get(k) for k in ("seed", "num_threads") if k in config})
-    trainer = config.get("trainer") or {}
-    check_component(trainer, "trainer")
-    check_precision(trainer)
-    check_ranges(trainer, prefix="trainer")
+    check_trainer(config.get("trainer") or {})
     cell = config.get("cell") or {}
     check_cell(cell, "cell")
     check_ranges(cell, prefix="cell")
@@ -160,7 +163,77 @@ def validate_run_config(cfg: DictConfig) -> None:
             check_ranges(task[part], prefix=f"task.{part}")
     check_model(config.get("model") or {}, task.get("_target_"))
     check_ranges(config.get("model") or {}, prefix="model")
+    check_data(config.get("data") or {})
+
+
+def validate_prepare_config(cfg: DictConfig) -> None:
+    """Check what ``rnnkit-prepare`` uses: its top-level keys, ``data`` and the export
+    settings."""
+    check_top_level_keys(cfg)
+    config = resolved(cfg)
+    check_ranges({k: v for k, v in config.items() if k.startswith("export_")})
+    check_data(config.get("data") or {})
+
+
+def validate_checkpoint_command(cfg: DictConfig) -> None:
+    """Check what ``rnnkit-eval`` and ``rnnkit-predict`` use before the checkpoint is read:
+    their top-level keys, ``ckpt_path``, ``input``, the ``data`` overrides' values (their
+    keys need the checkpoint's datamodule: :func:`check_data_overrides`), ``options`` and
+    ``trainer``."""
+    check_top_level_keys(cfg)
+    config = resolved(cfg)
+    path = config.get("ckpt_path")
+    if not isinstance(path, str) or not path.strip():
+        raise ConfigError(f"ckpt_path: expected the path of a checkpoint file, got {path!r}")
+    if "input" in config:
+        raw = config["input"]
+        if isinstance(raw, (dict, list, bool)) or raw is None or not str(raw).strip():
+            raise ConfigError(f"input: expected a sentence, a prompt or a file path, got {raw!r}")
     data = config.get("data") or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"data: expected a mapping of data overrides, got {data!r}")
+    check_ranges(data, prefix="data")
+    options = config.get("options") or {}
+    if not isinstance(options, dict):
+        raise ConfigError(f"options: expected a mapping of options, got {options!r}")
+    check_ranges(options, prefix="options")
+    if "trainer" in config:  # eval.yaml itself turns the logger off
+        check_trainer(config.get("trainer") or {}, ignored=("logger",))
+
+
+def check_data_overrides(target: Any, overrides: dict[str, Any]) -> None:
+    """The keys and types of ``data`` overrides against the checkpoint's datamodule class
+    ``target`` (its ``_target_``; overridden by ``data._target_``)."""
+    check_data({"_target_": target, **overrides})
+
+
+def resolved(cfg: DictConfig) -> dict[str, Any]:
+    """``cfg`` (without Hydra's own settings) as plain values, interpolations resolved; one
+    that does not resolve is a :class:`ConfigError` naming its key."""
+    config: dict[str, Any] = {}
+    for name in cfg:
+        if name == "hydra":  # Hydra's own settings (present in a compose_run config)
+            continue
+        try:
+            value = cfg[name]
+            config[name] = (
+                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+            )
+        except MissingMandatoryValue as error:  # a ??? value the command needs
+            key = error.full_key or name
+            raise ConfigError(f"{key}: missing; the command needs {key}=<value>") from None
+        except Exception as error:  # an interpolation that does not resolve
+            raise ConfigError(f"{name}: {' '.join(str(error).split())}") from None
+    return config
+
+
+def check_trainer(trainer: dict[str, Any], ignored: Iterable[str] = ()) -> None:
+    check_component(trainer, "trainer", ignored=ignored)
+    check_precision(trainer)
+    check_ranges(trainer, prefix="trainer")
+
+
+def check_data(data: dict[str, Any]) -> None:
     check_component(data, "data", ignored=("stream_from", "stream_options"))
     check_ranges(data, prefix="data")
 
