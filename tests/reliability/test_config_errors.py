@@ -16,14 +16,23 @@ from hydra.errors import ConfigCompositionException
 
 import rnnkit
 from rnnkit.cli.compose import CONFIG_DIR, compose_run
+from rnnkit.cli.draw import draw
 from rnnkit.cli.errors import (
     EXIT_CONFIG_ERROR,
     EXIT_DATA_ERROR,
     reporting_exit_codes,
     run_reporting_errors,
 )
+from rnnkit.cli.eval import evaluate
+from rnnkit.cli.predict import predict
+from rnnkit.cli.prepare import prepare_and_export
+from rnnkit.cli.top_level_keys import check_top_level_keys, known_top_level_keys
 from rnnkit.cli.train import train
-from rnnkit.cli.validation import validate_run_config
+from rnnkit.cli.validation import (
+    validate_checkpoint_command,
+    validate_prepare_config,
+    validate_run_config,
+)
 
 # (overrides, what the one error line must contain)
 CONFIG_CASES = [
@@ -98,6 +107,120 @@ def test_every_shipped_experiment_with_every_cell_passes_validation(tmp_path, ex
         validate_run_config(compose_run([f"experiment={experiment}", f"cell={cell}"], tmp_path))
 
 
+COMMANDS = {
+    "train": train,
+    "prepare": prepare_and_export,
+    "draw": draw,
+    "eval": evaluate,
+    "predict": predict,
+}
+CHECKPOINT_ARGUMENTS = {"eval": ["ckpt_path=missing.ckpt"], "predict": ["ckpt_path=missing.ckpt"]}
+"""What eval and predict get unless the case sets it: a checkpoint that does not exist, so a
+case that validated too late would exit 1 (file not found) instead of 2."""
+
+# (command, overrides, what the one error line must contain)
+COMMAND_CONFIG_CASES = [
+    ("train", ["+num_thread=2"], "num_thread: unknown key; did you mean num_threads?"),
+    ("train", ["+trainr.max_epochs=3"], "trainr.max_epochs: unknown key; did you mean trainer."),
+    ("train", ["+foo=1"], "foo: unknown key; expected one of: callbacks, cell, ckpt_path,"),
+    ("train", ["experiment=tagging", "+optimized_metrik=x"], "did you mean optimized_metric?"),
+    ("prepare", ["+exprot=memory://x"], "exprot: unknown key; did you mean export?"),
+    ("prepare", ["+data.batchsize=3"], "data.batchsize: unknown key; did you mean data.batch_"),
+    ("prepare", ["export_shard_multiple=0"], "export_shard_multiple: expected a positive integer"),
+    ("draw", ["+outptu=x.png"], "outptu: unknown key; did you mean output?"),
+    ("eval", ["+ckpt=b.ckpt"], "ckpt: unknown key; did you mean ckpt_path?"),
+    ("eval", ["+trainr.logger=true"], "trainr.logger: unknown key; did you mean trainer.logger?"),
+    ("eval", ["ckpt_path=3"], "ckpt_path: expected the path of a checkpoint file, got 3"),
+    ("eval", ["ckpt_path=???"], "ckpt_path: missing; the command needs ckpt_path=<value>"),
+    ("eval", ["+data.batch_size=0"], "data.batch_size: expected a positive integer, got 0"),
+    ("eval", ["+trainer.accelerater=cpu"], "did you mean trainer.accelerator?"),
+    ("predict", ["input=x", "+inputs=y"], "inputs: unknown key; did you mean input?"),
+    ("predict", ["input=x", "+option.beam_size=2"], "did you mean options.beam_size?"),
+    ("predict", ["input=null"], "input: expected a sentence, a prompt or a file path, got None"),
+    ("predict", ["input=x", "+options.beam_size=0"], "options.beam_size: expected a positive"),
+    ("predict", ["input=x", "+options.top_p=2"], "options.top_p: expected a number > 0 and <="),
+    ("predict", ["input=x", "+data.num_workers=-1"], "data.num_workers: expected an integer >="),
+]
+
+
+@pytest.mark.parametrize(("command", "overrides", "expected"), COMMAND_CONFIG_CASES, ids=str)
+def test_every_command_refuses_an_unknown_key_or_bad_value_before_any_work(
+    tmp_path, capsys, command, overrides, expected
+):
+    run_dir = tmp_path / "run"
+    cfg = compose_run([*CHECKPOINT_ARGUMENTS.get(command, []), *overrides], run_dir, command)
+    with pytest.raises(SystemExit) as exit_info:
+        run_reporting_errors(COMMANDS[command], cfg)
+    assert exit_info.value.code == EXIT_CONFIG_ERROR
+    lines = error_lines(capsys.readouterr().err)
+    assert len(lines) == 1, lines
+    assert expected in lines[0]
+    assert not run_dir.exists() and not (tmp_path / "x.png").exists()
+
+
+VALIDATORS = {
+    "train": validate_run_config,
+    "prepare": validate_prepare_config,
+    "draw": check_top_level_keys,
+    "eval": validate_checkpoint_command,
+    "predict": validate_checkpoint_command,
+}
+
+# (command, overrides): `+` overrides of keys the command's config (or its experiment) has
+ACCEPTED_CASES = [
+    ("train", ["experiment=tagging", "++optimized_metric=val/f1"]),
+    ("train", ["experiment=forecasting", "++experiment_name=mine", "+data.stream_from=x"]),
+    ("train", ["+trainer.max_time=00:01:00:00"]),
+    ("prepare", ["experiment=language_model", "+export_storage_options.anon=true"]),
+    ("draw", ["++steps=3"]),
+    ("eval", ["+data.batch_size=4"]),
+    ("predict", ["input=a fine film", "+options.beam_size=2", "+data.num_workers=0"]),
+]
+
+
+@pytest.mark.parametrize(("command", "overrides"), ACCEPTED_CASES, ids=str)
+def test_keys_the_config_defines_are_accepted(tmp_path, command, overrides):
+    cfg = compose_run([*CHECKPOINT_ARGUMENTS.get(command, []), *overrides], tmp_path, command)
+    VALIDATORS[command](cfg)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_the_top_level_keys_are_the_primary_config_and_its_groups(command):
+    """Read from the composition, not a list: the primary YAML's keys, those of the config it
+    extends and the groups of their defaults lists."""
+    import yaml
+
+    expected: set[str] = set()
+    names = [command]
+    while names:
+        primary = yaml.safe_load((CONFIG_DIR / f"{names.pop()}.yaml").read_text())
+        for entry in primary.pop("defaults", []):
+            if isinstance(entry, dict):
+                expected.update(k for k, v in entry.items() if v is not None)
+            elif entry != "_self_":
+                names.append(entry)
+        expected.update(primary)
+    expected -= {"hydra"}
+    assert known_top_level_keys(command, []) == expected
+
+
+def test_eval_names_a_misspelt_data_override_of_the_checkpoints_datamodule(tmp_path, capsys):
+    """The data overrides' keys are checked against the checkpoint's datamodule before its task
+    or data are rebuilt."""
+    run_dir = tmp_path / "trained"
+    quick = ["experiment=sentiment", "cell.hidden_size=4", "model.embedding_dim=4", "logger=csv"]
+    quick += ["trainer.max_epochs=1", "trainer.limit_train_batches=1", "test=false"]
+    quick += ["trainer.limit_val_batches=1", "trainer.enable_progress_bar=false"]
+    train(compose_run(quick, run_dir))
+    checkpoint = run_dir / "checkpoints" / "last.ckpt"
+    cfg = compose_run([f"ckpt_path={checkpoint}", "+data.batchsize=4"], tmp_path / "eval", "eval")
+    with pytest.raises(SystemExit) as exit_info:
+        run_reporting_errors(evaluate, cfg)
+    assert exit_info.value.code == EXIT_CONFIG_ERROR
+    lines = error_lines(capsys.readouterr().err)
+    assert lines == ["rnnkit: error: data.batchsize: unknown key; did you mean data.batch_size?"]
+
+
 # (error raised by the command, exit code, what the line must contain)
 EXIT_CASES = [
     (ValueError("train.tsv, line 3: expected 2 columns"), EXIT_DATA_ERROR, "train.tsv, line 3"),
@@ -158,6 +281,7 @@ COMMAND_CASES = [
     (["cell=foo"], 2, "Could not find 'cell/foo'"),
     (["trainer.max_epochs=abc"], 2, "trainer.max_epochs: expected an integer"),
     (["cell.hidden_size="], 2, "cell.hidden_size: expected an integer"),
+    (["+num_thread=2"], 2, "num_thread: unknown key; did you mean num_threads?"),
     (["LOG_DIR_IS_A_FILE", "trainer.fast_dev_run=true"], 1, "not a directory"),
 ]
 
