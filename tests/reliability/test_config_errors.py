@@ -20,6 +20,7 @@ from rnnkit.cli.draw import draw
 from rnnkit.cli.errors import (
     EXIT_CONFIG_ERROR,
     EXIT_DATA_ERROR,
+    ConfigError,
     reporting_exit_codes,
     run_reporting_errors,
 )
@@ -304,3 +305,14 @@ def test_the_command_line_exit_code_and_one_line(tmp_path, overrides, code, expe
     assert earlier.read_text() == "an earlier run's output"
     written = [p.name for p in tmp_path.rglob("*") if p.suffix in (".ckpt", ".json")]
     assert not written  # Hydra made the run folder; nothing was trained or saved
+
+
+def test_an_addition_removed_again_is_no_unknown_key():
+    """``+callbacks.kill=... ~callbacks.kill`` (what a resume after a test's kill does): the
+    known keys come from a composition without the addition, so without its deletion too."""
+    cfg = compose_run(
+        ["experiment=sentiment", "+callbacks.extra.x=1", "~callbacks.extra", "+num_thread=2"],
+        "/tmp/unused-run-dir",
+    )
+    with pytest.raises(ConfigError, match="num_thread: unknown key; did you mean num_threads"):
+        check_top_level_keys(cfg)

@@ -42,7 +42,12 @@ def check_top_level_keys(cfg: DictConfig) -> None:
     present = [key.split(".")[0] for _, key in added if key.split(".")[0] in cfg]
     if not present:
         return
-    kept = [text for text in overrides if text not in {t for t, _ in added}]
+    # Deletions go too: one may remove what a dropped addition made (``+callbacks.x=...
+    # ~callbacks.x``), and none adds a key.
+    dropped = {t for t, _ in added} | {
+        text for text, override in zip(overrides, parsed) if override.is_delete()
+    }
+    kept = [text for text in overrides if text not in dropped]
     known = known_top_level_keys(str(hydra_config.job.config_name), kept)
     for _, key in added:
         top = key.split(".")[0]
