@@ -24,6 +24,9 @@ from typing import Any
 
 import pytest
 import pytorch_lightning as pl
+import torch
+
+from rnnkit.tasks.checkpoint_file import read_checkpoint
 
 SOURCE = Path(__file__).resolve().parents[2] / "src"
 HERE = Path(__file__).resolve().parent
@@ -54,25 +57,31 @@ class KillAfterValidation(pl.Callback):
 
 class KillDuringCheckpointWrite(pl.Callback):
     """SIGKILL in the middle of writing the ``write``-th checkpoint file (counting best.ckpt
-    and last.ckpt): half of its bytes are on disk."""
+    and last.ckpt, or only the files named ``file``): half of its bytes are on disk, in the
+    temporary file that ``AtomicCheckpointIO`` renames over the checkpoint once complete."""
 
-    def __init__(self, write: int) -> None:
+    def __init__(self, write: int, file: str | None = None) -> None:
         self.write = write
+        self.file = file
 
     def setup(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
         checkpoint_io = trainer.strategy.checkpoint_io
-        save = checkpoint_io.save_checkpoint
+        save, write_file = checkpoint_io.save_checkpoint, checkpoint_io.write_file
         writes = [0]
 
-        def save_then_die(checkpoint: dict, path: Any, *rest: Any, **options: Any) -> None:
-            writes[0] += 1
+        def counting_save(checkpoint: dict, path: Any, *rest: Any, **options: Any) -> None:
+            if self.file is None or Path(path).name == self.file:
+                writes[0] += 1
             save(checkpoint, path, *rest, **options)
-            if writes[0] == self.write:
-                size = Path(path).stat().st_size
-                os.truncate(path, size // 2)
+
+        def write_half_then_die(checkpoint: dict, temporary: Path) -> None:
+            write_file(checkpoint, temporary)
+            if writes[0] == self.write and (self.file is None or self.file in temporary.name):
+                os.truncate(temporary, temporary.stat().st_size // 2)
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        checkpoint_io.save_checkpoint = save_then_die
+        checkpoint_io.save_checkpoint = counting_save
+        checkpoint_io.write_file = write_half_then_die
 
 
 TASKS = {
@@ -193,6 +202,8 @@ def test_killed_then_resumed_ends_like_the_uninterrupted_run(
     assert killed.returncode == exit_code, killed.stderr[-3000:]
     (run_dir,) = run_dirs(tmp_path)
     assert (run_dir / "checkpoints" / "last.ckpt").is_file()
+    for checkpoint in (run_dir / "checkpoints").glob("*.ckpt"):
+        read_checkpoint(checkpoint)  # every checkpoint left by the kill is whole
     assert not (run_dir / "metrics.json").exists()
     if exit_code in (130, 143):
         stops = [line for line in killed.stderr.splitlines() if "rnnkit: stopped by" in line]
@@ -208,7 +219,27 @@ def test_killed_then_resumed_ends_like_the_uninterrupted_run(
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert run_dirs(tmp_path) == [run_dir]  # no new run folder
     assert json.loads((run_dir / "metrics.json").read_text()) == uninterrupted(task)
-    assert not list((run_dir / "checkpoints").glob(".last.ckpt.tmp-*"))
+    assert not list((run_dir / "checkpoints").glob(".*.tmp-*"))
+
+
+@pytest.mark.slow
+def test_a_run_killed_while_rewriting_best_ckpt_keeps_the_previous_one(tmp_path, uninterrupted):
+    arguments = [*TASKS["sentiment"], *DETERMINISTIC]
+    killed = train(
+        tmp_path, *arguments, *kill("KillDuringCheckpointWrite", write=2, file="best.ckpt")
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
+    (run_dir,) = run_dirs(tmp_path)
+    checkpoints = run_dir / "checkpoints"
+    assert len(list(checkpoints.glob(".best.ckpt.tmp-*"))) == 1  # killed halfway through it
+    assert read_checkpoint(checkpoints / "best.ckpt")["epoch"] == 0  # the previous best, whole
+    assert torch.load(checkpoints / "last.ckpt", weights_only=True)["epoch"] == 1  # mid-epoch 1
+
+    resumed = train(tmp_path, f"resume={run_dir}", "~callbacks.kill")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert json.loads((run_dir / "metrics.json").read_text()) == uninterrupted("sentiment")
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["best.ckpt", "last.ckpt"]
+    assert read_checkpoint(checkpoints / "best.ckpt")["epoch"] >= 1
 
 
 @pytest.mark.slow

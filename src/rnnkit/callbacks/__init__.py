@@ -1,7 +1,8 @@
 """Lightning callbacks: gradient flow through time, gradient norms around clipping, a stop
 at the first non-finite loss, and the checkpoints that let a killed run resume exactly
-(``last.ckpt``, random states)."""
+(``last.ckpt``, random states) and the writer that makes every checkpoint file atomic."""
 
+from rnnkit.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
 from rnnkit.callbacks.gradient_flow import (
     GradientFlowCallback,
     GradientFlowRecorder,
@@ -13,6 +14,7 @@ from rnnkit.callbacks.non_finite_loss import NonFiniteLossCallback, NonFiniteLos
 from rnnkit.callbacks.random_state import RandomStateCheckpoint
 
 __all__ = [
+    "AtomicCheckpointIO",
     "GradientFlowCallback",
     "GradientFlowRecorder",
     "GradientFlowSnapshot",

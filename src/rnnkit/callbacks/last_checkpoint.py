@@ -10,7 +10,9 @@ SIGTERM or SIGINT: it then finishes the current batch, writes ``last.ckpt`` and 
 
 Every write is atomic: the checkpoint goes to a temporary file in the same folder, which is
 flushed to disk (fsync) and renamed over ``last.ckpt`` (``os.replace``), so a kill at any
-moment leaves either the previous ``last.ckpt`` or the new one, never a truncated file.
+moment leaves either the previous ``last.ckpt`` or the new one, never a truncated file. With
+:class:`~rnnkit.callbacks.AtomicCheckpointIO` as the trainer's checkpoint writer (rnnkit's
+trainer configs) that writer does it; with another, this callback does it around it.
 
 Mid-epoch checkpoints are never taken at an epoch's last batch: the epoch-end one follows
 (a checkpoint between the last batch and validation would make a resumed run skip that
@@ -19,12 +21,9 @@ epoch's validation). Resuming: ``rnnkit-train resume=<run dir>`` (see docs/relia
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -32,37 +31,13 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Checkpoint
 
+from rnnkit.callbacks.atomic_checkpoint_io import (
+    AtomicCheckpointIO,
+    replace_atomically,
+    stale_temporary_files,
+)
+
 HANDLED_SIGNALS = (signal.SIGTERM, signal.SIGINT)
-
-
-def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Make ``path`` with ``write(temporary_path)``, all or nothing.
-
-    The temporary file lies in ``path``'s folder (a rename within one file system is atomic),
-    is fsynced before the rename and the folder after it, so the new file survives a power
-    cut once this returns. A failed ``write`` removes the temporary file and leaves ``path``.
-    """
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(temporary)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
-    with contextlib.suppress(OSError):  # some file systems cannot open a folder
-        folder = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
-
-
-def stale_temporary_files(path: Path) -> list[Path]:
-    """Temporary files of :func:`replace_atomically` for ``path`` left by killed processes."""
-    return sorted(path.parent.glob(f".{path.name}.tmp-*"))
 
 
 class LastCheckpoint(Checkpoint):
@@ -114,6 +89,9 @@ class LastCheckpoint(Checkpoint):
             return
         if not trainer.is_global_zero:
             trainer.save_checkpoint(self.path)  # every rank takes part; only rank 0 writes
+            return
+        if isinstance(trainer.strategy.checkpoint_io, AtomicCheckpointIO):
+            trainer.save_checkpoint(self.path)  # atomic already
             return
         self.dirpath.mkdir(parents=True, exist_ok=True)
         for stale in stale_temporary_files(self.path):
