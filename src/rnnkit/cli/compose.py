@@ -33,6 +33,9 @@ def compose_run(
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
     with open_dict(cfg):
+        # The run folder is chosen here: resolving the configured one would create a new,
+        # empty folder under paths.log_dir (rnnkit.cli.run_folders) for nothing.
+        cfg.hydra.run.dir = str(output_dir)
         cfg.hydra.runtime.output_dir = str(output_dir)
         cfg.hydra.runtime.cwd = os.getcwd()
         cfg.hydra.job.num = 0
