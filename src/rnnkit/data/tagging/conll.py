@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from itertools import compress, repeat
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +40,6 @@ COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 CONLL2003_COLUMNS = ("word", "POS", "chunk", "NER")
 # How a line that may be a boundary (blank, or -DOCSTART-) begins; any other is a word line.
 BOUNDARY_STARTS = frozenset({"", " ", "\t", "-"})
-
-READ_CHUNK_BYTES = 1 << 20
-"""Bytes of lines read at once; a chunk of regular lines is read column-wise."""
 
 
 # ---- character features ---------------------------------------------------------------------
@@ -225,41 +221,6 @@ class TaggingFilesDataModule(CharacterFeaturesMixin, TaggingDataModule):
         file = Path(str(name)).expanduser()
         return file if file.is_absolute() or self.path is None else self.path / file
 
-    def _regular_chunk(
-        self, lines: list[str], width: int | None, valid_tags: set[str]
-    ) -> tuple[tuple[list[str], list[str]], list[tuple[int, int]], np.ndarray] | None:
-        """A chunk whose lines are all blank (``""``), ``-DOCSTART-`` lines, or word lines of
-        ``width`` fields separated by single spaces with known-good tags, read column-wise
-        (no Python step per line): ``((words, tags), [(line index, 1 blank / 2 docstart)],
-        word lines before each line)``; None for any other chunk (read line by line)."""
-        if not width or width < 2 or not lines:
-            return None
-        joined = "\n".join(lines)
-        if "\t" in joined or "  " in joined or "\n " in joined or " \n" in joined:
-            return None
-        if joined[:1] == " " or joined[-1:] == " ":
-            return None
-        spaces = np.fromiter(map(str.count, lines, repeat(" ")), np.int64, len(lines))
-        blank = spaces == 0
-        if lines.count("") != int(blank.sum()) or not ((spaces == width - 1) | blank).all():
-            return None
-        marked = np.fromiter(map(str.startswith, lines, repeat(DOCSTART)), bool, len(lines))
-        docstart = np.zeros(len(lines), dtype=bool)
-        for index in np.flatnonzero(marked).tolist():
-            docstart[index] = lines[index].split(" ", 1)[0] == DOCSTART
-        word = ~(blank | docstart)
-        fields = " ".join(compress(lines, word.tolist())).split(" ") if word.any() else []
-        tokens, tags = fields[0::width], fields[self.column :: width]
-        if self.source_tag_scheme != "none":
-            for tag in set(tags) - valid_tags:
-                fake = [tag] * width
-                if self._problem(fake, width) is not None:
-                    return None
-                valid_tags.add(tag)
-        kinds = np.where(docstart, 2, 1)
-        boundaries = [(i, int(kinds[i])) for i in np.flatnonzero(~word).tolist()]
-        return (tokens, tags), boundaries, np.cumsum(word)
-
     def read_file(self, file: Path) -> Iterator[dict[str, Any]]:
         """Raw examples ``{"tokens", "tags", "source": "<file>, line <n>"}`` of one file, one at
         a time."""
@@ -429,41 +390,6 @@ class CoNLLDataModule(TaggingFilesDataModule):
             return 1
         return 2 if stripped.split(maxsplit=1)[0] == DOCSTART else 0
 
-    def _regular_chunk(
-        self, lines: list[str], width: int | None, valid_tags: set[str]
-    ) -> tuple[tuple[list[str], list[str]], list[tuple[int, int]], np.ndarray] | None:
-        """A chunk whose lines are all blank (``""``), ``-DOCSTART-`` lines, or word lines of
-        ``width`` fields separated by single spaces with known-good tags, read column-wise
-        (no Python step per line): ``((words, tags), [(line index, 1 blank / 2 docstart)],
-        word lines before each line)``; None for any other chunk (read line by line)."""
-        if not width or width < 2 or not lines:
-            return None
-        joined = "\n".join(lines)
-        if "\t" in joined or "  " in joined or "\n " in joined or " \n" in joined:
-            return None
-        if joined[:1] == " " or joined[-1:] == " ":
-            return None
-        spaces = np.fromiter(map(str.count, lines, repeat(" ")), np.int64, len(lines))
-        blank = spaces == 0
-        if lines.count("") != int(blank.sum()) or not ((spaces == width - 1) | blank).all():
-            return None
-        marked = np.fromiter(map(str.startswith, lines, repeat(DOCSTART)), bool, len(lines))
-        docstart = np.zeros(len(lines), dtype=bool)
-        for index in np.flatnonzero(marked).tolist():
-            docstart[index] = lines[index].split(" ", 1)[0] == DOCSTART
-        word = ~(blank | docstart)
-        fields = " ".join(compress(lines, word.tolist())).split(" ") if word.any() else []
-        tokens, tags = fields[0::width], fields[self.column :: width]
-        if self.source_tag_scheme != "none":
-            for tag in set(tags) - valid_tags:
-                fake = [tag] * width
-                if self._problem(fake, width) is not None:
-                    return None
-                valid_tags.add(tag)
-        kinds = np.where(docstart, 2, 1)
-        boundaries = [(i, int(kinds[i])) for i in np.flatnonzero(~word).tolist()]
-        return (tokens, tags), boundaries, np.cumsum(word)
-
     def read_file(self, file: Path) -> Iterator[dict[str, Any]]:
         """One pass over the lines, a chunk at a time (the hot loop of a large corpus: a word
         line costs a split and a few membership tests; the full checks run once per distinct
@@ -478,36 +404,7 @@ class CoNLLDataModule(TaggingFilesDataModule):
         first = 0
         damaged = False  # the sentence being read lost a line: it is dropped
         with BadLinePolicy(file, self.on_bad_line) as policy:
-            for chunk in read_line_chunks(file, READ_CHUNK_BYTES):
-                fast = (
-                    None if chunk.problems else self._regular_chunk(chunk.lines, width, valid_tags)
-                )
-                if fast is not None:  # every line a regular word or boundary line
-                    words, boundaries, before = fast
-                    position, previous = 0, -1
-                    for index, kind in boundaries:
-                        count = before[index]
-                        if count > position:
-                            if not tokens:
-                                first = chunk.start + previous + 1
-                            tokens += words[0][position:count]
-                            tags += words[1][position:count]
-                            position = count
-                        documents += kind == 2
-                        if tokens and not damaged:
-                            yield {
-                                "tokens": tokens,
-                                "tags": tags,
-                                "source": f"{file}, line {first}",
-                            }
-                        tokens, tags, damaged = [], [], False
-                        previous = index
-                    if position < len(words[0]):
-                        if not tokens:
-                            first = chunk.start + previous + 1
-                        tokens += words[0][position:]
-                        tags += words[1][position:]
-                    continue
+            for chunk in read_line_chunks(file):
                 line_number = chunk.start - 1
                 for text in chunk.lines:
                     line_number += 1
