@@ -15,7 +15,8 @@ import pytest
 
 from rnnkit.data.io.reading import BadLineWarning
 from rnnkit.data.sentiment import text_table
-from rnnkit.data.sentiment.datamodule import BOUNDARY, TextClassificationDataModule
+from rnnkit.data.sentiment.datamodule import TextClassificationDataModule, TextRows
+from rnnkit.data.sentiment.local_encoding import BOUNDARY, encode_locally
 from rnnkit.data.sentiment.text_table import TextTableDataModule
 
 WORDS = [
@@ -182,10 +183,18 @@ def test_a_training_file_with_one_label_is_refused_by_name(tmp_path, tiny_chunks
 def test_texts_holding_the_boundary_character_are_split_one_by_one(tmp_path):
     module = TextClassificationDataModule(lowercase=True)
     module.set_fitted(Counter(["a", "b", f"x{BOUNDARY}y"]), {"p", "n"})
+
+    def token_ids(texts):  # what encode_chunk looks up: the chunk's words, then the vocabulary
+        encoded = encode_locally(texts, ["p"] * len(texts), module.lowercase)
+        ids, unknown = encoded.remap(module._lookup())
+        return ids, encoded.lengths, unknown
+
     texts = ["A b", f"x{BOUNDARY}y a", "zzz b", "  "]
-    ids, lengths, unknown = module._token_ids(texts)
+    ids, lengths, unknown = token_ids(texts)
     assert lengths.tolist() == [2, 2, 2, 0] and unknown == "zzz"
-    plain_ids, plain_lengths, _ = module._token_ids(["A b", "zzz b"])
+    plain_ids, plain_lengths, _ = token_ids(["A b", "zzz b"])
     assert plain_lengths.tolist() == [2, 2]
     assert plain_ids.tolist() == [ids[0], ids[1], ids[4], ids[5]]
     assert ids[2] == module.vocab.index[f"x{BOUNDARY}y"]
+    columns, count, counts = module.encode_chunk(TextRows(texts[:3], ["p", "n", "p"]))
+    assert columns["tokens"][1].tolist() == [2, 2, 2] and counts["unknown_tokens"] == 1

@@ -6,7 +6,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from rnnkit.data.io.parallel_encoding import map_chunks
 from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
 from rnnkit.data.sentiment.local_encoding import (
-    BOUNDARY,
     LocalEncoding,
     SpilledChunks,
     encode_locally,
@@ -174,21 +173,33 @@ class TextClassificationDataModule(RnnkitDataModule):
         return super().map_split(split, function, workers)
 
     def _encoded_locally(self, chunk: TextRows | list[dict[str, Any]]) -> LocalEncoding:
-        """In a worker: a chunk of training examples against its own words."""
+        """In a worker: a chunk of examples against its own words (empty texts refused)."""
         rows = chunk if isinstance(chunk, TextRows) else TextRows.of(chunk)
         encoded = encode_locally(rows.texts, rows.labels, self.lowercase)
         if len(encoded.lengths) and not encoded.lengths.all():
             raise ValueError(f"empty sentence in {rows.source(int(np.argmin(encoded.lengths)))}")
         return encoded
 
-    def _remapped(self, chunk: LocalEncoding) -> tuple[Columns, int, Counter]:
-        """:meth:`encode_chunk`'s columns and counts of a chunk encoded against its own words."""
+    def _remapped(
+        self, chunk: LocalEncoding, source: Callable[[int], str] | None = None
+    ) -> tuple[Columns, int, Counter]:
+        """:meth:`encode_chunk`'s columns and counts of a chunk encoded against its own words;
+        ``source(i)`` names row ``i`` in the error about a label not seen in training."""
         ids, first_unknown = chunk.remap(self._lookup())
         unknown = ids < 0
         if first_unknown is not None:  # the unknown id, or the error of a vocabulary without one
             ids[unknown] = self.vocab.id(first_unknown)
         label_table = np.array(
-            [self._label_id(label, "the training data") for label in chunk.labels], np.int64
+            [
+                self._label_id(
+                    label,
+                    "the training data"
+                    if source is None
+                    else source(int(np.argmax(chunk.label_codes == code))),
+                )
+                for code, label in enumerate(chunk.labels)
+            ],
+            np.int64,
         )
         labels = label_table[chunk.label_codes] if len(label_table) else chunk.label_codes
         dtype = self.encoded_fields()["tokens"][0]
@@ -263,9 +274,11 @@ class TextClassificationDataModule(RnnkitDataModule):
 
     def encode_chunk(self, chunk: TextRows | list[dict[str, Any]]) -> tuple[Columns, int, Counter]:
         """The base class's chunk encoding (what each preparation worker runs) of raw example
-        dicts or :class:`TextRows`, with the default whitespace tokens split and looked up for
-        the whole chunk in C (no Python loop per token or example); the same columns and
-        counts as :meth:`encode_counts` of each example."""
+        dicts or :class:`TextRows`, with the default whitespace tokens split for the whole
+        chunk at once and looked up once per distinct word
+        (:func:`~rnnkit.data.sentiment.local_encoding.encode_locally`, as the training split
+        is while fitting); the same columns and counts as :meth:`encode_counts` of each
+        example."""
         rows = chunk if isinstance(chunk, TextRows) else TextRows.of(chunk)
         if type(self).tokenize is not TextClassificationDataModule.tokenize:
             examples = [
@@ -273,58 +286,13 @@ class TextClassificationDataModule(RnnkitDataModule):
                 for i, (text, label) in enumerate(zip(rows.texts, rows.labels, strict=True))
             ]
             return super().encode_chunk(examples)
-        ids, lengths, first_unknown = self._token_ids(rows.texts)
-        if len(lengths) and not lengths.all():
-            raise ValueError(f"empty sentence in {rows.source(int(np.argmin(lengths)))}")
-        unknown = ids < 0
-        if first_unknown is not None:  # the unknown id, or the error of a vocabulary without one
-            ids[unknown] = self.vocab.id(first_unknown)
-        label_ids = list(map(self._label_ids.get, rows.labels))
-        if None in label_ids:  # unlabelled, or a label not seen in training (an error)
-            label_ids = [
-                self._label_id(label, rows.source(i)) for i, label in enumerate(rows.labels)
-            ]
-        labels = np.array(label_ids, dtype=np.int64)
-        dtype = self.encoded_fields()["tokens"][0]
-        columns = {"tokens": (ids.astype(dtype), lengths), "label": (labels, None)}
-        counts = Counter(tokens=len(ids), unknown_tokens=int(unknown.sum()))
-        return columns, len(rows), counts
-
-    def _token_ids(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, str | None]:
-        """``(ids, lengths, unknown)``: the int64 vocabulary ids of the whitespace tokens of all
-        ``texts`` in order (-1: not in the vocabulary), each text's token count, and the first
-        token the vocabulary lacks (None: none).
-
-        The texts are joined around :data:`BOUNDARY` tokens and split once; texts that hold
-        that character themselves are split one by one."""
-        lookup = self._lookup()
-        if not texts:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), None
-        joined = f" {BOUNDARY} ".join(texts)
-        if joined.count(BOUNDARY) == len(texts) - 1:
-            tokens = (joined.lower() if self.lowercase else joined).split()
-            ids = np.fromiter(map(lookup.__getitem__, tokens), np.int64, len(tokens))
-            marks = np.flatnonzero(ids == -2)
-            lengths = np.diff(marks, prepend=-1, append=len(tokens)) - 1
-        else:
-            split = [(text.lower() if self.lowercase else text).split() for text in texts]
-            lengths = np.fromiter(map(len, split), np.int64, len(split))
-            tokens = list(chain.from_iterable(split))
-            ids = np.fromiter(map(lookup.__getitem__, tokens), np.int64, len(tokens))
-            marks = np.zeros(0, np.int64)
-        missing = np.flatnonzero(ids == -1)
-        unknown = tokens[missing[0]] if missing.size else None
-        if marks.size:
-            ids = np.delete(ids, marks)
-        return ids, lengths, unknown
+        return self._remapped(self._encoded_locally(rows), rows.source)
 
     def _lookup(self) -> _TokenIds:
-        """This vocabulary as a :class:`_TokenIds` (and ``BOUNDARY`` -> -2), made once."""
+        """This vocabulary as a :class:`_TokenIds`, made once."""
         cached = getattr(self, "_lookup_cache", None)
         if cached is None or cached[0] is not self.vocab:
-            lookup = _TokenIds(self.vocab.index)
-            lookup[BOUNDARY] = -2
-            cached = self._lookup_cache = (self.vocab, lookup)
+            cached = self._lookup_cache = (self.vocab, _TokenIds(self.vocab.index))
         return cached[1]
 
     def label_id(self, example: dict[str, Any]) -> int:
