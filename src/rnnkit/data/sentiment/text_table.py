@@ -351,13 +351,7 @@ class TextTableDataModule(TextClassificationDataModule):
             labels.update(outcome.labels)
             if outcome.found:
                 yield outcome.result
-        summary = policy.summary()
-        if summary not in self._warned:
-            self._warned.add(summary)
-            policy.finish()
-        if not found:
-            skipped = f" ({len(policy.skipped)} bad lines skipped)" if policy.skipped else ""
-            raise ValueError(f"{file}: expected at least one example, found none{skipped}")
+        self._finish_file(file, policy, found)
         if train:
             self._check_train_labels(file, labels)
 
@@ -466,6 +460,11 @@ class TextTableDataModule(TextClassificationDataModule):
             if labels_seen is not None:
                 labels_seen.update([example["label"] for example in examples])
             yield examples
+        self._finish_file(file, policy, found)
+
+    def _finish_file(self, file: Path, policy: BadLinePolicy, found: int) -> None:
+        """After a file's last row: warn about its skipped rows (once per file, however often
+        it is read), and refuse a file without one example."""
         summary = policy.summary()
         if summary not in self._warned:
             self._warned.add(summary)
