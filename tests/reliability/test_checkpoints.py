@@ -11,7 +11,6 @@ earlier outputs (checkpoints, metrics.json) are byte-for-byte unchanged.
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import pickle
 import subprocess
@@ -49,17 +48,7 @@ CODE_RAN = "code_ran"
 """The file a hostile ``_target_`` in a case would create if it ever ran."""
 
 
-@pytest.fixture(autouse=True)
-def _no_leftover_log_handlers():
-    """Stderr holds only what this run prints: handlers an earlier in-process Hydra run left
-    on the root logger write to streams pytest has closed ("--- Logging error ---")."""
-    loggers = [logging.getLogger(), logging.getLogger("rnnkit")]
-    saved = [logger.handlers[:] for logger in loggers]
-    for logger in loggers:
-        logger.handlers.clear()
-    yield
-    for logger, handlers in zip(loggers, saved):
-        logger.handlers[:] = handlers
+pytestmark = pytest.mark.usefixtures("no_leftover_log_handlers")
 
 
 @pytest.fixture(scope="module")

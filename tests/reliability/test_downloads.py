@@ -10,7 +10,6 @@ file already in the cache is untouched by a failed download.
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from pathlib import Path
 
@@ -34,17 +33,7 @@ def files_under(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")} if folder.exists() else set()
 
 
-@pytest.fixture(autouse=True)
-def _no_leftover_log_handlers():
-    """Stderr holds only what this run prints: handlers an earlier in-process Hydra run left
-    on the root logger write to streams pytest has closed ("--- Logging error ---")."""
-    loggers = [logging.getLogger(), logging.getLogger("rnnkit")]
-    saved = [logger.handlers[:] for logger in loggers]
-    for logger in loggers:
-        logger.handlers.clear()
-    yield
-    for logger, handlers in zip(loggers, saved):
-        logger.handlers[:] = handlers
+pytestmark = pytest.mark.usefixtures("no_leftover_log_handlers")
 
 
 @pytest.fixture
