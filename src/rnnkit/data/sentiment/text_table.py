@@ -393,7 +393,7 @@ class TextTableDataModule(TextClassificationDataModule):
             rows = TextRows.of(task)
             return _ChunkOutcome(function(rows) if task else None, len(rows), set(rows.labels))
         chunk = task.lines if task.lines is not None else decode_lines(task.data, task.start)
-        columns = task.columns(chunk, self.label_names, known_labels)
+        columns = good_rows(chunk, task.width, task.indices, self.label_names, known_labels)
         if columns is not None:
             texts, labels = columns
             rows = TextRows(texts, labels, file=str(task.file), start=chunk.start)
@@ -714,31 +714,15 @@ class _TableRows:
         """The examples of a chunk of TSV lines when every one is a good row (UTF-8, the
         header already read, no blank line pending), made column by column; None otherwise
         (the caller then goes row by row, reporting the bad ones)."""
-        start, lines = chunk.start, chunk.lines
-        if self.width is None or self.blank_lines or chunk.problems or not lines:
+        start = chunk.start
+        if self.width is None or self.blank_lines:
             return None
-        rows = [line.split("\t") for line in lines]
-        if set(map(len, rows)) != {self.width}:
+        columns = good_rows(
+            chunk, self.width, self.indices, self.module.label_names, self.known_labels
+        )
+        if columns is None:
             return None
-        text_index, label_index = self.indices
-        texts = [row[text_index].strip() for row in rows]
-        if not all(texts):
-            return None
-        if label_index is None:
-            labels: list[str | None] = [None] * len(texts)
-        else:
-            raw = [row[label_index].strip() for row in rows]
-            names = self.module.label_names
-            if names is not None:
-                labels = list(map(names.get, raw))
-                if None in labels:
-                    return None
-            elif not all(raw) or (
-                self.known_labels is not None and not self.known_labels.issuperset(raw)
-            ):
-                return None
-            else:
-                labels = raw
+        texts, labels = columns
         where = self.where
         return [
             {"text": text, "label": label, "source": where + str(number)}
@@ -759,28 +743,37 @@ class _TsvChunk:
     header: list[str] | None
     indices: tuple[int, int | None]
 
-    def columns(
-        self, chunk: LineChunk, label_names: dict[str, str] | None, known: set[str] | None
-    ) -> tuple[list[str], list[str]] | None:
-        """``(texts, labels)`` when every line is a good row (the shortest path: no Python
-        loop per row); None when any is not (the rows are then read one by one)."""
-        lines, width = chunk.lines, self.width
-        if chunk.problems or not lines:
-            return None
-        if set(map(str.count, lines, repeat("\t"))) != {width - 1}:
-            return None
-        fields = "\t".join(lines).split("\t")
-        text_index, label_index = self.indices
-        texts = list(map(str.strip, fields[text_index::width]))
-        if not all(texts):
-            return None
-        raw = list(map(str.strip, fields[label_index::width]))
-        if label_names is not None:
-            labels = list(map(label_names.get, raw))
-            return None if None in labels else (texts, labels)
-        if not all(raw) or (known is not None and not known.issuperset(raw)):
-            return None
-        return texts, raw
+
+def good_rows(
+    chunk: LineChunk,
+    width: int,
+    indices: tuple[int, int | None],
+    label_names: dict[str, str] | None,
+    known: set[str] | None,
+) -> tuple[list[str], list[Any]] | None:
+    """``(texts, labels)`` of a chunk of TSV lines when every line is a good row of ``width``
+    columns (the text and label columns at ``indices``; no label column: labels None), made
+    column by column with no Python step per row; None when any line is not (the rows are
+    then read one by one, the bad ones reported)."""
+    lines = chunk.lines
+    if chunk.problems or not lines:
+        return None
+    if set(map(str.count, lines, repeat("\t"))) != {width - 1}:
+        return None
+    fields = "\t".join(lines).split("\t")
+    text_index, label_index = indices
+    texts = list(map(str.strip, fields[text_index::width]))
+    if not all(texts):
+        return None
+    if label_index is None:
+        return texts, [None] * len(texts)
+    raw = list(map(str.strip, fields[label_index::width]))
+    if label_names is not None:
+        labels = list(map(label_names.get, raw))
+        return None if None in labels else (texts, labels)
+    if not all(raw) or (known is not None and not known.issuperset(raw)):
+        return None
+    return texts, raw
 
 
 class _ChunkRows(_TableRows):
