@@ -12,6 +12,8 @@ from rnnkit.data.io.reading import (
     BadLineWarning,
     carved_mask,
     check_on_bad_line,
+    decode_lines,
+    read_block_chunks,
     read_blocks,
     read_lines,
     split_off,
@@ -201,3 +203,39 @@ def test_reports_of_the_reader_do_not_damage_the_next_block(tmp_path):
             policy.report("a problem the format found", block.lines[0][0])
             damaged.append(block.damaged)
     assert damaged == [False, False]
+
+
+@pytest.mark.parametrize("ending", [b"\n", b"\r\n"])
+@pytest.mark.parametrize("chunk_bytes", [8, 64, 1 << 20])
+def test_block_chunks_end_at_blank_lines_and_keep_every_line(tmp_path, ending, chunk_bytes):
+    blocks = [[f"w{b}_{i} x" for i in range(b % 5 + 1)] for b in range(40)]
+    text = "".join("".join(f"{w}\n" for w in block) + "\n" for block in blocks)
+    path = tmp_path / "blocks.txt"
+    path.write_bytes(text.encode().replace(b"\n", ending))
+    expected = list(read_lines(path))
+    seen = []
+    items = list(read_block_chunks(path, chunk_bytes))
+    for item in items:
+        lines = [
+            (n, line)
+            for start, data in item
+            for n, line in enumerate(decode_lines(data, start).lines, start=start)
+        ]
+        # An item ends with a whole block: its last lines are words, the next item's first
+        # line (if any) is the blank line after them.
+        assert lines[-1][1] != "" or lines == [(lines[0][0], "")]
+        seen += lines
+    assert seen == expected
+    if chunk_bytes == 8:
+        assert len(items) > 10  # cut at (nearly) every block
+
+
+def test_block_chunks_keep_a_too_long_line_in_its_block(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNKIT_MAX_LINE_BYTES", "16")
+    path = tmp_path / "long.txt"
+    path.write_bytes(b"a x\n" + b"b" * 100 + b"\nc x\n\nd x\n")
+    items = list(read_block_chunks(path, 8))
+    pieces = [piece for item in items for piece in item]
+    assert (2, None) in pieces
+    first = [piece for item in items for piece in item if piece[0] <= 3]
+    assert first[0] == (1, b"a x") and (3, b"c x") in first

@@ -10,7 +10,9 @@ import pytest
 import torch
 
 from rnnkit.data.io.prepared_cache import MappedSplit
+from rnnkit.data.io.reading import BadLineWarning
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE
+from rnnkit.data.tagging import conll as conll_module
 from rnnkit.data.tagging.conll import CoNLLDataModule
 from rnnkit.data.tagging.conllu import CoNLLUDataModule
 
@@ -55,15 +57,16 @@ def folder(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def reads(monkeypatch) -> list[str]:
-    """The names of the files CoNLLDataModule reads from now on."""
+    """The names of the files CoNLLDataModule reads from now on, here (``read_file``) or in
+    preparation workers (``_map_file``, which hands a file's chunks to them)."""
     names: list[str] = []
-    read_file = CoNLLDataModule.read_file
+    map_file = CoNLLDataModule._map_file
 
-    def counting(self, file):
+    def counting(self, file, *args):
         names.append(file.name)
-        return read_file(self, file)
+        return map_file(self, file, *args)
 
-    monkeypatch.setattr(CoNLLDataModule, "read_file", counting)
+    monkeypatch.setattr(CoNLLDataModule, "_map_file", counting)
     return names
 
 
@@ -119,6 +122,66 @@ def test_cached_batches_equal_the_in_memory_batches(folder, tmp_path, workers):
     ]
     assert words == ["SOCCER", "JAPAN", "the", "EU", "½"]  # the original strings, not <unk>
     assert mapped.summary()["test_examples"] == 1
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_files_parsed_in_small_worker_chunks_give_the_in_memory_batches(
+    folder, tmp_path, monkeypatch, workers
+):
+    monkeypatch.setattr(conll_module, "WORKER_CHUNK_BYTES", 40)  # a chunk per sentence or two
+    big = conll([f"w{i}/O Peter/I-PER x{i % 7}/I-LOC ./O" for i in range(200)])
+    irregular = (  # read line by line (not plain): the same sentences must come out
+        "a  NN I-NP O\nb\tNN I-NP I-PER\n \t\n\n\n\nc NN I-NP O\n-DOCSTART- -X- O O\n"
+        "d NN I-NP I-ORG\r\ne NN I-NP O\r\n\r\n"
+    )
+    cut = big.index("\n\n", 2000) + 2  # between two sentences
+    runs = "\n\n\n".join(conll(["r/O s/I-PER"] * 3).split("\n\n"))  # two blank lines each
+    text = FILES["eng.train"] + big[:cut] + irregular + runs + big[cut:]
+    (folder / "eng.train").write_text(text, encoding="utf-8")
+    memory = module(folder, None)
+    memory.setup()
+    prepared = module(folder, tmp_path / "cache", prepare_workers=workers)
+    prepared.setup()
+    assert prepared.artifacts() == memory.artifacts()
+    for split in SPLITS:
+        assert_same_batches(batches(prepared, split), batches(memory, split))
+    assert prepared.documents == {"eng.train": 4, "eng.testa": 1, "eng.testb": 1}
+    assert len(prepared.datasets["train"]) == len(memory.datasets["train"]) == 5 + 200 + 3 + 3
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_bad_line_in_a_late_worker_chunk_is_named_or_skipped_in_file_order(
+    folder, tmp_path, monkeypatch, workers
+):
+    monkeypatch.setattr(conll_module, "WORKER_CHUNK_BYTES", 40)
+    lines = conll([f"w{i}/O EU/I-ORG Paris/I-LOC Peter/I-PER" for i in range(100)]).splitlines()
+    lines[150] = "broken line"  # two columns instead of four
+    lines[260] = "bad NNP I-NP X-PER"  # not an IOB1 tag
+    (folder / "eng.train").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"eng\.train, line 151: expected 4 space-separated"):
+        module(folder, tmp_path / "error", prepare_workers=workers).setup()
+    skipping = module(folder, tmp_path / "skip", prepare_workers=workers, on_bad_line="skip")
+    with pytest.warns(
+        BadLineWarning, match=r"skipped 2 bad lines in .*eng\.train \(first: line 151"
+    ):
+        skipping.setup()
+    assert len(skipping.datasets["train"]) == 98  # the two damaged sentences dropped
+
+
+@pytest.mark.parametrize("column", [1, 3])  # part of speech (any label), NER (IOB1 tags)
+def test_lines_whose_field_counts_add_up_are_still_bad_lines(folder, tmp_path, column):
+    # 3 + 5 fields: as many as two good lines, but neither line is one.
+    text = conll(["EU/I-ORG said/O"]) + "f NN O\ng NN I-NP O I-PER\n\n" + conll(["a/O"])
+    (folder / "eng.train").write_text(text, encoding="utf-8")
+    options = {"column": column, "tag_scheme": "none" if column == 1 else "BIOES"}
+    with pytest.raises(ValueError, match=r"eng\.train, line 6: expected 4 space-separated"):
+        module(folder, tmp_path / "cache", prepare_workers=2, **options).setup()
+
+
+def test_a_training_file_without_sentences_is_refused_when_parsed_by_workers(folder, tmp_path):
+    (folder / "eng.train").write_text("-DOCSTART- -X- O O\n\n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"eng\.train: expected at least one sentence"):
+        module(folder, tmp_path / "cache", prepare_workers=2).setup()
 
 
 def test_conllu_cached_batches_equal_the_in_memory_batches(tmp_path):

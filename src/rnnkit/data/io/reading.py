@@ -19,6 +19,8 @@ three things from here:
   by the line it starts on.
 * :func:`read_line_chunks` gives the same lines a chunk (about a megabyte) at a time, decoded
   at once, for readers whose per-line cost matters (a large corpus read line by line).
+* :func:`read_block_chunks` gives undecoded chunks of a sentence-per-block file that end at
+  blank lines, for parsing in worker processes.
 * :func:`read_blocks` groups the lines of a sentence-per-block format (CoNLL, CoNLL-U) into
   blocks ended by blank lines, noting which blocks lost a line to bad bytes.
 * :func:`split_off` carves a validation split from the training examples, deterministically.
@@ -270,6 +272,38 @@ def read_byte_chunks(
                 break
         if pending or (bom and start == 1):  # the last line, without a line ending
             yield start, pending
+
+
+def read_block_chunks(
+    path: str | Path, chunk_bytes: int = 4 << 20
+) -> Iterator[list[tuple[int, bytes | None]]]:
+    """:func:`read_byte_chunks` cut at blank lines, for a sentence-per-block format (CoNLL)
+    parsed in another process: each item is the ``(first line number, bytes)`` pieces of about
+    ``chunk_bytes`` of the file, in order, ending where a blank line (empty, or a ``\\r``)
+    follows, so no block is split between two items. A block longer than ``chunk_bytes`` makes
+    its item longer; an item holds a line skipped as too long as ``(its number, None)``.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+    """
+    pending: list[tuple[int, bytes | None]] = []
+    for start, data in read_byte_chunks(path, chunk_bytes):
+        if data is None:
+            pending.append((start, None))
+            continue
+        # Where the last blank line starts (its first or last line included: framed by line
+        # endings, it is the "\n" found plus one, less the frame's first byte).
+        framed = b"\n" + data + b"\n"
+        cut = max(framed.rfind(b"\n\n"), framed.rfind(b"\n\r\n"))
+        if cut < 0 or (cut == 0 and not pending):
+            pending.append((start, data))
+            continue
+        if cut > 0:
+            pending.append((start, data[: cut - 1]))
+        yield pending
+        pending = [(start + data.count(b"\n", 0, cut), data[cut:])]
+    if pending:
+        yield pending
 
 
 def decode_lines(data: bytes | None, start: int, limit: int | None = None) -> LineChunk:

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +24,28 @@ import numpy as np
 import torch
 
 from rnnkit.data.datamodule import SPLITS
-from rnnkit.data.io.prepared_cache import narrowest_unsigned
+from rnnkit.data.io.parallel_encoding import map_ordered
+from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
 from rnnkit.data.io.reading import (
     BadLinePolicy,
+    LineChunk,
     check_fraction,
     check_on_bad_line,
+    decode_lines,
+    max_line_bytes,
+    read_block_chunks,
     read_line_chunks,
 )
 from rnnkit.data.io.reading import split_off as split_off_examples
 from rnnkit.data.io.vocabulary import PAD, UNK, Vocabulary
-from rnnkit.data.tagging.datamodule import TaggingDataModule
+from rnnkit.data.tagging.datamodule import TaggingDataModule, TrainingCounts
 from rnnkit.data.tagging.tag_schemes import normalize_scheme, split_tag
 
 DOCSTART = "-DOCSTART-"
 """First field of CoNLL's document-boundary lines: ``-DOCSTART- -X- O O`` (``eng.train``,
 ``eng.testa``) or ``-DOCSTART- -X- -X- O`` (``eng.testb``)."""
+# Bytes of a CoNLL file a preparation worker parses at a time.
+WORKER_CHUNK_BYTES = 4 << 20
 COLUMN_SEPARATOR = re.compile(r"[ \t]+")
 CONLL2003_COLUMNS = ("word", "POS", "chunk", "NER")
 # How a line that may be a boundary (blank, or -DOCSTART-) begins; any other is a word line.
@@ -67,19 +77,19 @@ class CharacterFeaturesMixin:
         self.char_vocab: Vocabulary | None = None
         self._char_table: np.ndarray | None = None
 
-    def fit_artifacts(self, train_examples: Iterable[dict[str, Any]]) -> None:
-        if not self.char_features:
-            super().fit_artifacts(train_examples)
-            return
-        characters: Counter = Counter()
+    def count_chunk(self, examples: list[dict[str, Any]]) -> TrainingCounts:
+        counts = super().count_chunk(examples)
+        if self.char_features:
+            counts.characters = Counter(
+                "".join(chain.from_iterable(example["tokens"] for example in examples))
+            )
+        return counts
 
-        def counted(examples: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-            for example in examples:
-                yield example  # checked by the word pass before its characters count
-                characters.update("".join(example["tokens"]))
-
-        super().fit_artifacts(counted(train_examples))
-        self._use_char_vocab(Vocabulary.from_counts(characters, specials=(PAD, UNK)))
+    def set_fitted(self, counts: TrainingCounts) -> None:
+        super().set_fitted(counts)
+        if self.char_features:
+            characters = counts.characters if counts.characters is not None else Counter()
+            self._use_char_vocab(Vocabulary.from_counts(characters, specials=(PAD, UNK)))
 
     def _use_char_vocab(self, vocab: Vocabulary) -> None:
         """Keep ``vocab`` and a lookup table from code point to character id (``<unk>`` for
@@ -117,6 +127,11 @@ class CharacterFeaturesMixin:
         if self.char_features:
             encoded["chars"] = self.char_ids("".join(example["tokens"]))
         return encoded
+
+    def add_chunk_columns(self, columns: Columns, text: str, characters: np.ndarray) -> None:
+        super().add_chunk_columns(columns, text, characters)
+        if self.char_features:
+            columns["chars"] = (self.char_ids(text), characters)
 
     def char_ids(self, text: str) -> np.ndarray:
         """Character ids of every character of ``text`` (``<unk>`` for unseen ones)."""
@@ -391,11 +406,29 @@ class CoNLLDataModule(TaggingFilesDataModule):
         return 2 if stripped.split(maxsplit=1)[0] == DOCSTART else 0
 
     def read_file(self, file: Path) -> Iterator[dict[str, Any]]:
-        """One pass over the lines, a chunk at a time (the hot loop of a large corpus: a word
-        line costs a split and a few membership tests; the full checks run once per distinct
-        tag, and on lines that are not single-space separated)."""
+        """One pass over the lines, a chunk at a time (see :meth:`sentences`)."""
+        tally: Counter = Counter()
+        with BadLinePolicy(file, self.on_bad_line) as policy:
+            yield from self.sentences(file, read_line_chunks(file), policy, self.num_columns, tally)
+        self.documents[file.name] = tally["documents"]
+
+    def sentences(
+        self,
+        file: Path,
+        chunks: Iterable[LineChunk],
+        policy: BadLinePolicy,
+        width: int | None,
+        tally: Counter,
+    ) -> Iterator[dict[str, Any]]:
+        """The raw examples of consecutive chunks of ``file``'s lines, the last sentence ended by
+        the end of the chunks; bad lines go to ``policy``, ``-DOCSTART-`` lines are counted in
+        ``tally["documents"]``, and word lines must have ``width`` columns (None: as many as
+        the first word line).
+
+        This is the hot loop of a large corpus: a word line costs a split and a few membership
+        tests; the full checks run once per distinct tag, and on lines that are not single-space
+        separated."""
         documents = 0
-        width = self.num_columns
         column = self.column
         entity_tags = self.source_tag_scheme != "none"
         valid_tags: set[str] = set()  # tags already checked against source_tag_scheme
@@ -403,41 +436,181 @@ class CoNLLDataModule(TaggingFilesDataModule):
         tags: list[str] = []
         first = 0
         damaged = False  # the sentence being read lost a line: it is dropped
-        with BadLinePolicy(file, self.on_bad_line) as policy:
-            for chunk in read_line_chunks(file):
-                line_number = chunk.start - 1
-                for text in chunk.lines:
-                    line_number += 1
-                    if text is None:  # not UTF-8
-                        policy.report(chunk.problems[line_number], line_number, file)
+        for chunk in chunks:
+            line_number = chunk.start - 1
+            for text in chunk.lines:
+                line_number += 1
+                if text is None:  # not UTF-8
+                    policy.report(chunk.problems[line_number], line_number, file)
+                    damaged = True
+                    continue
+                if text[:1] in BOUNDARY_STARTS and (kind := self._boundary(text)):
+                    documents += kind == 2
+                    if tokens and not damaged:
+                        yield {"tokens": tokens, "tags": tags, "source": f"{file}, line {first}"}
+                    tokens, tags, damaged = [], [], False
+                    continue
+                fields = text.split(" ")
+                if "" in fields or "\t" in text:  # not single spaces: the general rule
+                    fields = COLUMN_SEPARATOR.split(text.strip(" \t"))
+                width = width or len(fields)
+                if len(fields) != width or (entity_tags and fields[column] not in valid_tags):
+                    problem = self._problem(fields, width)
+                    if problem is not None:
+                        policy.report(problem, line_number)
                         damaged = True
                         continue
-                    if text[:1] in BOUNDARY_STARTS and (kind := self._boundary(text)):
-                        documents += kind == 2
-                        if tokens and not damaged:
-                            yield {
-                                "tokens": tokens,
-                                "tags": tags,
-                                "source": f"{file}, line {first}",
-                            }
-                        tokens, tags, damaged = [], [], False
-                        continue
-                    fields = text.split(" ")
-                    if "" in fields or "\t" in text:  # not single spaces: the general rule
-                        fields = COLUMN_SEPARATOR.split(text.strip(" \t"))
-                    width = width or len(fields)
-                    if len(fields) != width or (entity_tags and fields[column] not in valid_tags):
-                        problem = self._problem(fields, width)
-                        if problem is not None:
-                            policy.report(problem, line_number)
-                            damaged = True
-                            continue
-                        if entity_tags:
-                            valid_tags.add(fields[column])
-                    if not tokens:
-                        first = line_number
-                    tokens.append(fields[0])
-                    tags.append(fields[column])
-            if tokens and not damaged:
-                yield {"tokens": tokens, "tags": tags, "source": f"{file}, line {first}"}
+                    if entity_tags:
+                        valid_tags.add(fields[column])
+                if not tokens:
+                    first = line_number
+                tokens.append(fields[0])
+                tags.append(fields[column])
+        if tokens and not damaged:
+            yield {"tokens": tokens, "tags": tags, "source": f"{file}, line {first}"}
+        tally["documents"] += documents
+
+    # ---- preparation: files parsed in worker processes -----------------------------------
+
+    def map_split(self, split: str, function: Callable[[Any], Any], workers: int) -> Iterator[Any]:
+        """The base class's, but a split with a file of its own (not carved from the training
+        file) is parsed by the workers themselves: this process reads chunks of the file that
+        end at blank lines (:func:`~rnnkit.data.io.reading.read_block_chunks`, a few megabytes
+        each) and sends them on undecoded; a worker decodes and parses a chunk's sentences
+        (:meth:`sentences`) and runs ``function`` on them. Bad lines are reported in file order,
+        as when read here (``"error"``: the first one raises once the chunks before it are
+        done)."""
+        carved = split in ("train", "val") and self.val_file is None
+        if split not in SPLITS or carved or type(self).read_file is not CoNLLDataModule.read_file:
+            return super().map_split(split, function, workers)
+        name = {"train": self.train_file, "val": self.val_file, "test": self.test_file}[split]
+        if name is None:
+            return iter(())
+        return self._map_file(self._file(name, f"{split}_file"), split, function, workers)
+
+    def _map_file(
+        self, file: Path, split: str, function: Callable[[Any], Any], workers: int
+    ) -> Iterator[Any]:
+        width = self.num_columns or _first_width(file)
+        policy = BadLinePolicy(file, self.on_bad_line)
+        documents = found = 0
+        run = partial(self._parsed_chunk, function, file, width)
+        for outcome in map_ordered(run, read_block_chunks(file, WORKER_CHUNK_BYTES), workers):
+            policy.skipped.extend(outcome.skipped)
+            documents += outcome.documents
+            found += outcome.found
+            if outcome.found:
+                yield outcome.result
+        if split == "train" and not found:
+            raise ValueError(f"{file}: expected at least one sentence in the training file")
+        policy.finish()
         self.documents[file.name] = documents
+
+    def _parsed_chunk(
+        self,
+        function: Callable[[Any], Any],
+        file: Path,
+        width: int | None,
+        pieces: list[tuple[int, bytes | None]],
+    ) -> _ParsedChunk:
+        """In a worker: ``function`` of the sentences of one chunk, and what reading found."""
+        policy = BadLinePolicy(file, self.on_bad_line)
+        tally: Counter = Counter()
+        examples = self._chunk_sentences(file, pieces, policy, width, tally)
+        result = function(examples) if examples else None
+        return _ParsedChunk(result, len(examples), tally["documents"], policy.skipped)
+
+    def _chunk_sentences(
+        self,
+        file: Path,
+        pieces: list[tuple[int, bytes | None]],
+        policy: BadLinePolicy,
+        width: int | None,
+        tally: Counter,
+    ) -> list[dict[str, Any]]:
+        """:meth:`sentences` of a chunk of ``file`` (:func:`~rnnkit.data.io.reading.
+        read_block_chunks`' pieces), with no Python step per line for a plain sentence: lines
+        of ``width`` non-empty fields separated by single spaces, no tab or carriage return,
+        no ``-DOCSTART-``, tags already checked. Sentences are cut at blank lines, split once,
+        checked by where the line ends fall among the fields, and their columns taken by
+        slices; any other sentence, and a chunk that is not UTF-8, is read line by line."""
+        text = None if width is None else _utf8_text(pieces)
+        if text is None:
+            chunks = (decode_lines(data, start) for start, data in pieces)
+            return list(self.sentences(file, chunks, policy, width, tally))
+        examples: list[dict[str, Any]] = []
+        column, stride = self.column, width + 1  # a line's fields, then its line end
+        longest = max_line_bytes() // 4  # characters: a longer sentence is measured by lines
+        valid_tags: set[str] = set()
+        line = pieces[0][0]
+        for piece in text.split("\n\n"):
+            block = piece.strip("\n")  # without the blank lines of a longer run
+            start = line + len(piece) - len(piece.lstrip("\n"))
+            line += piece.count("\n") + 2
+            if not block:
+                continue
+            fields = block.replace("\n", " \n ").split(" ")
+            breaks = block.count("\n")
+            tags = fields[column::stride]
+            if (
+                len(fields) != stride * (breaks + 1) - 1
+                or fields[width::stride].count("\n") != breaks  # each line has width fields
+                or "" in fields  # two spaces in a row, or a space at a line's end
+                or "\t" in block
+                or "\r" in block
+                or len(block) > longest
+                or DOCSTART in block
+                or not valid_tags.issuperset(tags)
+                and not self._valid(tags)
+            ):
+                lines = decode_lines(block.encode("utf-8"), start)
+                examples += self.sentences(file, [lines], policy, width, tally)
+                continue
+            valid_tags.update(tags)
+            words = fields[::stride]
+            examples.append({"tokens": words, "tags": tags, "source": f"{file}, line {start}"})
+        return examples
+
+    def _valid(self, tags: list[str]) -> bool:
+        """Whether every one of ``tags`` is valid in ``source_tag_scheme``."""
+        if self.source_tag_scheme == "none":
+            return True
+        try:
+            for tag in set(tags):
+                split_tag(tag, self.source_tag_scheme)
+        except ValueError:
+            return False
+        return True
+
+
+@dataclass
+class _ParsedChunk:
+    """What a worker read in a chunk of a CoNLL file: ``function``'s result, the sentences,
+    the ``-DOCSTART-`` lines and the bad lines it skipped (in order)."""
+
+    result: Any
+    found: int
+    documents: int
+    skipped: list[tuple[str, str]]
+
+
+def _utf8_text(pieces: list[tuple[int, bytes | None]]) -> str | None:
+    """The text of consecutive pieces of a file (None: a piece is a line skipped as too long,
+    or is not UTF-8)."""
+    if any(data is None for _, data in pieces):
+        return None
+    try:
+        return "\n".join(data.decode("utf-8") for _, data in pieces)
+    except UnicodeDecodeError:
+        return None
+
+
+def _first_width(file: Path) -> int | None:
+    """The number of columns of ``file``'s first word line (None: it has none)."""
+    for chunk in read_line_chunks(file):
+        for text in chunk.lines:
+            if text is not None and text.strip(" \t"):
+                fields = COLUMN_SEPARATOR.split(text.strip(" \t"))
+                if fields[0] != DOCSTART:
+                    return len(fields)
+    return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,32 @@ import numpy as np
 import torch
 
 from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
-from rnnkit.data.io.prepared_cache import narrowest_unsigned
+from rnnkit.data.io.parallel_encoding import chunks
+from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
 from rnnkit.data.tagging.tag_schemes import OUTSIDE, PREFIXES, convert_tags, normalize_scheme
+
+
+@dataclass
+class TrainingCounts:
+    """What fitting counts in the training split (of a chunk, or added up over chunks): word
+    counts, the raw tags seen, the sentences, and character counts (None unless character
+    features count them)."""
+
+    words: Counter = field(default_factory=Counter)
+    raw_tags: set[str] = field(default_factory=set)
+    examples: int = 0
+    characters: Counter | None = None
+
+    def add(self, other: TrainingCounts) -> None:
+        self.words.update(other.words)
+        self.raw_tags.update(other.raw_tags)
+        self.examples += other.examples
+        if other.characters is not None:
+            if self.characters is None:
+                self.characters = Counter()
+            self.characters.update(other.characters)
+
 
 PADDING_TAG = -100
 """Tag id of padded steps (and of unlabelled input): torch's ``ignore_index`` default."""
@@ -180,23 +205,49 @@ class TaggingDataModule(RnnkitDataModule):
     # ---- the datamodule contract -------------------------------------------------------
 
     def fit_artifacts(self, train_examples: Iterable[dict[str, Any]]) -> None:
-        """One pass over the training examples: word counts and the raw tags seen (a sentence
-        with a tag not seen before is converted, so a tag invalid in ``source_tag_scheme`` is
-        named with its sentence)."""
-        words: Counter = Counter()
-        raw_tags: set[str] = set()
-        for example in train_examples:
+        """One pass over the training examples: word counts and the raw tags seen
+        (:meth:`count_chunk` of consecutive chunks), then :meth:`set_fitted`."""
+        counts = TrainingCounts()
+        for chunk in chunks(train_examples, self.prepare_chunk):
+            counts.add(self.count_chunk(chunk))
+        self.set_fitted(counts)
+
+    def fit_prepared(self, workers: int) -> None:
+        """:meth:`fit_artifacts` with the chunks counted in ``workers`` processes
+        (:meth:`map_split`: a file format that workers parse themselves is read there too)."""
+        counts = TrainingCounts()
+        with self._progress_bar("fit train") as bar:
+            for chunk_counts in self.map_split("train", self.count_chunk, workers):
+                counts.add(chunk_counts)
+                bar.update(chunk_counts.examples)
+        self.set_fitted(counts)
+
+    def count_chunk(self, examples: list[dict[str, Any]]) -> TrainingCounts:
+        """The word counts and raw tags of a chunk of training examples (a sentence with a tag
+        not seen before in the chunk is converted, so a tag invalid in ``source_tag_scheme``
+        is named with its sentence)."""
+        counts = TrainingCounts(examples=len(examples))
+        raw_tags = counts.raw_tags
+        for example in examples:
             tokens, tags = self._checked(example)
             if tags is None:
                 raise ValueError(f"tags: missing in a training example: {list(tokens)[:8]}")
-            words.update(tokens if not self.lowercase else map(self.normalize_word, tokens))
             seen = len(raw_tags)
             raw_tags.update(tags)
             if len(raw_tags) != seen:
                 self.convert(tags, example.get("source", "the data"))
+        words = chain.from_iterable(example["tokens"] for example in examples)
+        counts.words.update(words if not self.lowercase else map(self.normalize_word, words))
+        return counts
+
+    def set_fitted(self, counts: TrainingCounts) -> None:
+        """The word vocabulary and the tag list from the training split's ``counts``."""
+        if not counts.examples:
+            raise ValueError("train: expected at least one training sentence, got none")
         self.vocab = Vocabulary.from_counts(
-            words, min_frequency=self.min_frequency, max_size=self.max_vocab_size
+            counts.words, min_frequency=self.min_frequency, max_size=self.max_vocab_size
         )
+        raw_tags = counts.raw_tags
         if self.tag_scheme == "none":
             # Plain labels as they are (an entity scheme converts to "none" unchanged).
             self._use_tags(sorted(raw_tags))
@@ -263,6 +314,54 @@ class TaggingDataModule(RnnkitDataModule):
             "text": np.frombuffer(joined.encode("utf-8"), dtype=np.uint8),
             "word_lengths": list(map(len, tokens)),
         }
+
+    def encode_chunk(self, examples: list[dict[str, Any]]) -> tuple[Columns, int, Counter]:
+        """:meth:`encode_counts` of a chunk of labelled sentences (lists of words and tags) at
+        once, field by field over the chunk's words; anything else (unlabelled input, a
+        sentence to report) sentence by sentence."""
+        tokens = [example.get("tokens") for example in examples]
+        tags = [example.get("tags") for example in examples]
+        if not examples or set(map(type, tokens)) != {list} or set(map(type, tags)) != {list}:
+            return super().encode_chunk(examples)
+        lengths = np.fromiter(map(len, tokens), np.int64, len(tokens))
+        if not lengths.all() or not np.array_equal(
+            lengths, np.fromiter(map(len, tags), np.int64, len(tags))
+        ):
+            return super().encode_chunk(examples)
+        words = list(chain.from_iterable(tokens))
+        word_lengths = np.fromiter(map(len, words), np.int64, len(words))
+        if word_lengths.max() > MAX_WORD_LENGTH:
+            return super().encode_chunk(examples)
+        ids, unknown = self.vocab.encode_counting(
+            words if not self.lowercase else list(map(self.normalize_word, words))
+        )
+        tag_ids = chain.from_iterable(
+            self.tag_ids(sentence_tags, example.get("source", "the data"))
+            for sentence_tags, example in zip(tags, examples)
+        )
+        joined = "".join(words)
+        text = np.frombuffer(joined.encode("utf-8"), dtype=np.uint8)
+        characters = np.add.reduceat(word_lengths, np.cumsum(lengths) - lengths)
+        text_lengths = characters  # UTF-8 bytes per sentence: characters, when all are ASCII
+        if len(text) != len(joined):
+            text_lengths = np.fromiter(
+                (len("".join(sentence).encode("utf-8")) for sentence in tokens),
+                np.int64,
+                len(tokens),
+            )
+        fields = self.encoded_fields()
+        columns: Columns = {
+            "tokens": (np.asarray(ids, dtype=fields["tokens"][0]), lengths),
+            "tags": (np.fromiter(tag_ids, fields["tags"][0], len(words)), lengths),
+            "text": (text, text_lengths),
+            "word_lengths": (word_lengths.astype(np.uint16), lengths),
+        }
+        self.add_chunk_columns(columns, joined, characters)
+        return columns, len(examples), Counter(tokens=len(ids), unknown_tokens=unknown)
+
+    def add_chunk_columns(self, columns: Columns, text: str, characters: np.ndarray) -> None:
+        """Add to :meth:`encode_chunk`'s ``columns`` the fields a subclass encodes from the
+        chunk's words joined (``text``) and the characters per sentence (``characters``)."""
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         tokens, lengths = pad_sequences([e["tokens"] for e in examples], self.vocab.pad_index)
