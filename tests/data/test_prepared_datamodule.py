@@ -369,3 +369,15 @@ def test_a_failed_preparation_leaves_nothing_and_the_next_one_succeeds(tmp_path,
     datamodule = toy(files, tmp_path, prepare_workers=workers)
     datamodule.setup("fit")
     assert len(datamodule.datasets["test"]) == 2 and len(prepared_folders(tmp_path)) == 1
+
+
+def test_the_training_runs_own_artifacts_read_its_cache(files, tmp_path):
+    # Evaluating a run's checkpoint: the same files, settings and fitted artifacts.
+    first = toy(files, tmp_path)
+    first.setup("fit")
+    restored = toy(files, tmp_path)
+    restored.restore(first.artifacts())
+    restored.setup("fit")
+    assert restored._calls == {} and arrays(restored) == arrays(first)
+    assert restored.preparation["folder"] == first.preparation["folder"]
+    assert len(prepared_folders(tmp_path)) == 1

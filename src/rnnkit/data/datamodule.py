@@ -324,9 +324,16 @@ class RnnkitDataModule(pl.LightningDataModule):
         if not files:
             return None
         settings = self.preparation_settings()
-        if self.fitted:  # restored from a checkpoint: encode with its vocabularies
-            settings = {**settings, "artifacts": self.artifacts()}
         name = type(self).__name__
+        if self.fitted:
+            # Restored from a checkpoint: its vocabularies encode. The cache a training run on
+            # the same files and settings prepared holds exactly that when it fitted the same
+            # ones (evaluating the run's own checkpoint); otherwise another key is prepared.
+            unfitted = getattr(self, "_unfitted_settings", settings)
+            trained = PreparedCache(self.cache_dir, name, cache_key(name, unfitted, files))
+            if trained.complete and _json(trained.artifacts()) == _json(self.artifacts()):
+                return trained
+            settings = {**settings, "artifacts": self.artifacts()}
         return PreparedCache(self.cache_dir, name, cache_key(name, settings, files))
 
     def _prepare(self, cache: PreparedCache) -> None:
@@ -399,6 +406,8 @@ class RnnkitDataModule(pl.LightningDataModule):
 
     def restore(self, artifacts: dict[str, Any]) -> None:
         """Restore fitted state from a checkpoint instead of fitting it again."""
+        if not self.fitted:  # the settings a training run keys its cache by
+            self._unfitted_settings = self.preparation_settings()
         self.load_artifacts(artifacts)
         self.fitted = True
         self._cache_chosen = False  # prepared with these artifacts: another key

@@ -293,10 +293,18 @@ def test_a_restored_datamodule_encodes_with_the_checkpoint_vocabulary(folder, tm
     restored.restore(trained.artifacts())
     reads.clear()
     restored.setup()
-    assert "eng.train" in reads  # prepared under the checkpoint's vocabulary, not refitted
+    assert reads == []  # the run's own vocabulary: the run's prepared data is read
     assert restored.artifacts() == trained.artifacts()
     for split in SPLITS:
         assert_same_batches(batches(restored, split), batches(trained, split))
+    other = trained.artifacts()
+    other["vocab"]["tokens"] = other["vocab"]["tokens"][:-3]  # three words fewer
+    elsewhere = module(folder, tmp_path / "cache")
+    elsewhere.restore(other)
+    elsewhere.setup()
+    assert "eng.train" in reads  # prepared under the checkpoint's vocabulary, not refitted
+    assert elsewhere.artifacts() == other
+    assert elsewhere.preparation["folder"] != trained.preparation["folder"]
 
 
 def test_nothing_per_sentence_stays_in_memory_after_setup(folder, tmp_path):
