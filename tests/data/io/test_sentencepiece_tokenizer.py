@@ -96,6 +96,8 @@ def test_unfitted_and_oversized_models_are_clear_errors():
         ({"vocab_size": True}, r"^vocab_size: expected"),
         ({"model_type": "wordpiece"}, r"^model_type: expected one of"),
         ({"character_coverage": 0}, r"^character_coverage: expected a number in \(0, 1\]"),
+        ({"max_training_sentences": 100}, r"^max_training_sentences: expected an integer above"),
+        ({"max_training_sentences": 2.5}, r"^max_training_sentences: expected an integer above"),
     ],
 )
 def test_bad_arguments(arguments, message):
@@ -108,3 +110,23 @@ def test_loading_another_tokenizer_or_no_model_is_refused(tokenizer):
         SentencePieceTokenizer().load_json({"name": "whitespace"})
     with pytest.raises(ValueError, match=r"has no model"):
         SentencePieceTokenizer().load_json({"name": "sentencepiece"})
+
+
+def test_the_trainer_holds_a_bounded_sample_of_the_sentences(monkeypatch):
+    import sentencepiece
+
+    seen = {}
+    train = sentencepiece.SentencePieceTrainer.train
+
+    def recording(**options):
+        seen.update(options)
+        return train(**options)
+
+    monkeypatch.setattr(sentencepiece.SentencePieceTrainer, "train", recording)
+    texts = [f"{text} {number}" for number, text in enumerate(TEXTS * 20)]  # 360 sentences
+    sampled = SentencePieceTokenizer(vocab_size=40, max_training_sentences=120)
+    sampled.fit(texts)
+    assert seen["input_sentence_size"] == 120 and seen["shuffle_input_sentence"] is True
+    assert sampled.detokenize(sampled.tokenize(TEXTS[0])) == TEXTS[0]
+    SentencePieceTokenizer(vocab_size=40, max_training_sentences=None).fit(texts)
+    assert seen["input_sentence_size"] == 0  # SentencePiece's "all of them"

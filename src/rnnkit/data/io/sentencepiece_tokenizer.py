@@ -24,11 +24,17 @@ def _sentencepiece():
     return sentencepiece
 
 
+MAX_TRAINING_SENTENCES = 2_000_000
+"""The default sample a tokenizer learns from: a few hundred MB of the trainer's memory for
+sentences of a usual length, and more than SentencePiece needs for a stable vocabulary."""
+
+
 class SentencePieceTokenizer(Tokenizer):
     """Subword pieces learned from the training texts (``"▁two", "▁young", ","``).
 
     :meth:`fit` trains a SentencePiece model in memory on the texts it is given (the
-    datamodules give it the training split only); :meth:`to_json` stores the serialized model
+    datamodules give it the training split only; at most ``max_training_sentences`` of them,
+    sampled, are held); :meth:`to_json` stores the serialized model
     as base64 text in the datamodule's artifacts, so a checkpoint restores the exact tokenizer
     without pickles. :meth:`detokenize` is SentencePiece's lossless decoding (``▁`` marks a
     space).
@@ -40,6 +46,10 @@ class SentencePieceTokenizer(Tokenizer):
         character_coverage: share of the characters the model must cover (1.0 keeps all;
             0.9995 is the usual choice for large alphabets).
         num_threads: trainer threads (the result does not depend on them).
+        max_training_sentences: the most sentences the trainer holds: a larger training split
+            is streamed through once and a uniform sample of this many is learned from
+            (SentencePiece's ``input_sentence_size``), so memory stays bounded whatever its
+            size; None holds them all.
     """
 
     name = "sentencepiece"
@@ -50,7 +60,17 @@ class SentencePieceTokenizer(Tokenizer):
         model_type: str = "unigram",
         character_coverage: float = 1.0,
         num_threads: int = 1,
+        max_training_sentences: int | None = MAX_TRAINING_SENTENCES,
     ) -> None:
+        if max_training_sentences is not None and (
+            isinstance(max_training_sentences, bool)
+            or not isinstance(max_training_sentences, int)
+            or max_training_sentences <= 100  # SentencePiece's own lower bound
+        ):
+            raise ValueError(
+                "max_training_sentences: expected an integer above 100 or null, got "
+                f"{max_training_sentences!r}"
+            )
         if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 2:
             raise ValueError(f"vocab_size: expected an integer >= 2, got {vocab_size!r}")
         if model_type not in MODEL_TYPES:
@@ -67,6 +87,7 @@ class SentencePieceTokenizer(Tokenizer):
         self.model_type = model_type
         self.character_coverage = float(character_coverage)
         self.num_threads = num_threads
+        self.max_training_sentences = max_training_sentences
         self.processor = None
         self.model: bytes | None = None
 
@@ -97,6 +118,8 @@ class SentencePieceTokenizer(Tokenizer):
                 model_type=self.model_type,
                 character_coverage=self.character_coverage,
                 num_threads=self.num_threads,
+                input_sentence_size=self.max_training_sentences or 0,
+                shuffle_input_sentence=True,
                 minloglevel=2,
             )
         except RuntimeError as error:
