@@ -141,7 +141,7 @@ class TaggingTask(RecurrentTask):
         predictions = self.model.decode_from_emissions(emissions, batch["lengths"])
         self.metrics_for(split).update(predictions, tags)
         size = tags.shape[0]
-        self.log(f"{split}/loss", loss, prog_bar=split != "test", batch_size=size)
+        self.log_loss(split, loss, size)
         # update() (not forward) fills the metrics: log them per epoch, in training too.
         self.log_dict(
             self.metrics_for(split),
