@@ -49,7 +49,7 @@ def test_every_task_logs_the_same_loss_names(tmp_path, experiment):
     with open(tmp_path / "csv" / "metrics.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     columns = set(rows[0]) - OTHER_COLUMNS
-    columns = {c for c in columns if not c.startswith(("lr-", "hp/"))}
+    columns = {c for c in columns if not c.startswith("lr-")}
     assert {"train/loss", "val/loss", "test/loss"} <= columns
     assert [c for c in columns if not NAME.fullmatch(c)] == []
     assert [c for c in columns if c.endswith(("_step", "_epoch")) or "step_loss" in c] == []

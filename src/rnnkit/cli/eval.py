@@ -12,6 +12,7 @@ from rnnkit.cli.checkpoint import (
     stored_data_target,
 )
 from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
+from rnnkit.cli.run_summary import eval_summary
 from rnnkit.cli.validation import check_data_overrides, validate_checkpoint_command
 
 
@@ -27,9 +28,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[])
     results = trainer.test(task, datamodule=datamodule)
     metrics = {k: float(v) for result in results for k, v in result.items()}
-    print("test metrics of " + str(cfg.ckpt_path) + ":")
-    for name, value in sorted(metrics.items()):
-        print(f"  {name} = {value:.4f}")
+    print(eval_summary(str(cfg.ckpt_path), dict(sorted(metrics.items()))), flush=True)
     return metrics
 
 

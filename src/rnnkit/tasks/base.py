@@ -67,7 +67,8 @@ class RecurrentTask(pl.LightningModule):
     ) -> None:
         super().__init__()
         check_optimization(optimizer, scheduler)
-        self.save_hyperparameters()
+        # The loggers get the run's comparable hparams from rnnkit-train, not these dicts.
+        self.save_hyperparameters(logger=False)
         self.model = self.build_model(dict(model), dict(data_spec))
         self.artifacts: dict[str, Any] = {}
 
