@@ -5,6 +5,7 @@ rnnkit-train experiment=sentiment cell=gru cell.bidirectional=true trainer.max_e
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import sys
@@ -64,14 +65,40 @@ def build_task(cfg: DictConfig, datamodule: RnnkitDataModule) -> RecurrentTask:
         )
 
 
+OPTIONAL_PACKAGES = {
+    "pytorch_lightning.loggers.MLFlowLogger": ("mlflow", "mlflow"),
+    "pytorch_lightning.loggers.WandbLogger": ("wandb", "wandb"),
+}
+"""``_target_`` -> (the module it needs, the rnnkit extra that installs it)."""
+
+
+def check_optional_package(target: str, key: str) -> None:
+    """One line naming the extra to install when ``target`` needs a package that is absent."""
+    module, extra = OPTIONAL_PACKAGES.get(target, (None, None))
+    if module and importlib.util.find_spec(module) is None:
+        raise ValueError(
+            f"{key}: {target.rsplit('.', 1)[-1]} needs the {module} package, which is not "
+            f"installed: pip install 'rnnkit[{extra}]'"
+        )
+
+
 def build_group(configs: DictConfig | None, key: str) -> list[Any]:
     """Instantiate every entry of a dict-of-configs group (callbacks, logger)."""
     built = []
     for name, config in (configs or {}).items():
         if config is not None and "_target_" in config:
+            check_optional_package(str(config._target_), f"{key}.{name}")
             with config_key(f"{key}.{name}"):
                 built.append(hydra.utils.instantiate(config))
     return built
+
+
+def finish_loggers(loggers: list[Any]) -> None:
+    """End the loggers' runs: Lightning's finalize leaves a Weights & Biases run open, and the
+    next run of a sweep in this process would be logged into it."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger" and logger._experiment is not None:
+            logger.experiment.finish()
 
 
 def print_summary(cfg: DictConfig, datamodule: RnnkitDataModule, task: RecurrentTask) -> None:
@@ -122,6 +149,7 @@ def train(cfg: DictConfig) -> float | None:
     elapsed = time.perf_counter() - started
 
     report_final(cfg, metrics, elapsed, trainer, task)
+    finish_loggers(loggers)
     metric_name = cfg.get("optimized_metric")
     return metrics.get(metric_name) if metric_name else None
 
