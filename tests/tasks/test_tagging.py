@@ -124,9 +124,7 @@ def test_samples_table_shows_predicted_and_gold_tags_of_every_word():
         ]
     ).splitlines()
     assert table[0] == "| predicted | gold | wrong tags |"
-    assert table[2] == (
-        "| anna/B-PER **paris/B-LOC[gold: I-PER]** | anna/B-PER paris/I-PER | 1 |"
-    )
+    assert table[2] == ("| anna/B-PER **paris/B-LOC[gold: I-PER]** | anna/B-PER paris/I-PER | 1 |")
     assert table[3] == "| a\\|b/O left/O | a\\|b/O left/O | 0 |"  # a bar in a word is escaped
 
 

@@ -19,6 +19,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from rnnkit.cli.checkpoint import check_task, load_checkpoint
+from rnnkit.cli.console import quiet_console
 from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
 from rnnkit.cli.resume import checkpoint_to_resume, resume_arguments
 from rnnkit.cli.run_hparams import link_hparams_to_metrics, run_hparams
@@ -130,7 +131,14 @@ def prepare(cfg: DictConfig) -> tuple[RnnkitDataModule, RecurrentTask]:
 
 
 def train(cfg: DictConfig) -> float | None:
-    """Train (and test) from a composed config; return the optimised metric for sweeps."""
+    """Train (and test) from a composed config; return the optimised metric for sweeps.
+
+    The console is quiet unless ``cfg.verbose`` (:mod:`rnnkit.cli.console`)."""
+    with quiet_console(bool(cfg.get("verbose", False))):
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> float | None:
     datamodule, task = prepare(cfg)
     print_summary(cfg, datamodule, task)
 
@@ -145,7 +153,8 @@ def train(cfg: DictConfig) -> float | None:
         logger.log_hyperparams(run_hparams(cfg, task))
 
     started = time.perf_counter()
-    metrics = fit_and_test(cfg, trainer, task, datamodule, resume=resume)
+    verbose = bool(cfg.get("verbose", False))
+    metrics = fit_and_test(cfg, trainer, task, datamodule, resume=resume, verbose=verbose)
     elapsed = time.perf_counter() - started
 
     report_final(cfg, metrics, elapsed, trainer, task)
