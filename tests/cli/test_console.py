@@ -13,16 +13,10 @@ from pathlib import Path
 import pytest
 
 import rnnkit
+from hydra_helpers import TINY_RUN, compose_run
 from rnnkit.cli.console import quiet_console
 
-TINY = [
-    "experiment=tagging",
-    "trainer.max_epochs=2",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.enable_progress_bar=false",
-]
+TINY = ["experiment=tagging", *TINY_RUN, "trainer.max_epochs=2"]
 NOISE = ("GPU available", "LeafSpec", "Test metric", "`Trainer.fit` stopped", "Tip:", "| Name")
 
 
@@ -56,7 +50,6 @@ def test_verbose_brings_lightning_back(tmp_path):
 
 
 def test_a_bad_verbose_value_is_named(tmp_path):
-    from hydra_helpers import compose_run
     from rnnkit.cli.train import train
 
     with pytest.raises(ValueError, match="verbose: expected true or false, got 'loud'"):

@@ -8,20 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from hydra_helpers import compose_run, one_thread
+from hydra_helpers import TINY_RUN, compose_run, one_thread
 from rnnkit.cli import train as train_module
 from rnnkit.cli.run_hparams import run_hparams
 from rnnkit.cli.train import train
 
-TINY = [
-    "experiment=tagging",
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.log_every_n_steps=1",
-    "trainer.enable_progress_bar=false",
-]
+TINY = ["experiment=tagging", *TINY_RUN, "trainer.log_every_n_steps=1"]
 
 
 def test_mlflow_offline_store_gets_hparams_and_metrics(tmp_path):

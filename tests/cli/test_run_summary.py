@@ -6,18 +6,10 @@ import re
 from pathlib import Path
 from types import SimpleNamespace
 
-from hydra_helpers import compose_run, one_thread
+from hydra_helpers import TINY_RUN, compose_run, one_thread
 from rnnkit.cli.eval import evaluate
 from rnnkit.cli.run_summary import eval_summary, train_summary
 from rnnkit.cli.train import train
-
-TINY = [
-    "trainer.max_epochs=1",
-    "trainer.limit_train_batches=2",
-    "trainer.limit_val_batches=1",
-    "trainer.limit_test_batches=1",
-    "trainer.enable_progress_bar=false",
-]
 
 
 def significant_digits(text: str) -> set[int]:
@@ -35,7 +27,7 @@ def test_train_then_eval_end_with_checkpoints_and_metrics(tmp_path, capsys):
     for experiment in ("tagging", "language_model"):
         folder = tmp_path / experiment
         with one_thread():
-            train(compose_run([f"experiment={experiment}", *TINY], folder))
+            train(compose_run([f"experiment={experiment}", *TINY_RUN], folder))
         out = capsys.readouterr().out
         best, last = paths_printed(out, "best"), paths_printed(out, "last")
         assert best == folder / "checkpoints" / "best.ckpt" and best.is_file()

@@ -10,7 +10,7 @@ import re
 import pytest
 import torch
 
-from hydra_helpers import compose_run, one_thread
+from hydra_helpers import TINY_RUN, compose_run, one_thread
 from rnnkit.cli.train import train
 from rnnkit.tasks.base import RecurrentTask
 
@@ -25,6 +25,7 @@ TASK_EXPERIMENTS = [
 ]
 # Lightning's own columns and the learning-rate monitor's, beside the tasks' metrics.
 OTHER_COLUMNS = {"epoch", "step"}
+EVERY_STEP = ["trainer.log_every_n_steps=1"]
 NAME = re.compile(r"(train|val|test)/[a-z0-9_]+")
 
 
@@ -36,12 +37,8 @@ def test_every_task_logs_the_same_loss_names(tmp_path, experiment):
                 [
                     f"experiment={experiment}",
                     "logger=csv",
-                    "trainer.max_epochs=1",
-                    "trainer.limit_train_batches=2",
-                    "trainer.limit_val_batches=1",
-                    "trainer.limit_test_batches=1",
+                    *TINY_RUN,
                     "trainer.log_every_n_steps=1",
-                    "trainer.enable_progress_bar=false",
                 ],
                 tmp_path,
             )

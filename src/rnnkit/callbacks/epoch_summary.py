@@ -63,13 +63,8 @@ class EpochSummary(pl.Callback):
             values["train/loss"] = float(torch.stack(self._losses).float().mean())
         shown = [k for k in trainer.progress_bar_metrics if k.startswith("val/")]
         monitor = getattr(trainer.checkpoint_callback, "monitor", None)
-        for key in dict.fromkeys(
-            [
-                *(["val/loss"] if "val/loss" in shown else []),
-                *shown,
-                *([monitor] if monitor else []),
-            ]
-        ):
+        keys = (["val/loss"] if "val/loss" in shown else []) + shown + [monitor] * bool(monitor)
+        for key in dict.fromkeys(keys):
             if key in trainer.callback_metrics:
                 values[key] = float(trainer.callback_metrics[key])
         total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
