@@ -369,7 +369,13 @@ def overhead_section(overheads) -> list[str]:
         "every other step the callback's only work is `global_step % every_n_steps` in "
         f"`on_train_batch_start`: {overheads['idle_us']:.2f} µs per step here; the layers run "
         "their fused kernels untouched. With `every_n_steps=50` a run slows by about "
-        "(ratio - 1) / 50.",
+        "(ratio - 1) / 50 from the measuring itself. The figures (`grad_flow/norm_vs_time`, "
+        "`grad_flow/heatmap`) cost far more than measuring: two figures take as long as tens of "
+        "training steps of a small model, so by default they are drawn once, when training ends "
+        "(`figure_every_n_steps=N` draws them every N steps as well). Drawn at every measuring "
+        "step, as before, they made `experiment=sentiment callbacks=gradient_flow` epochs 62% "
+        "slower; drawn at the end, the epoch-time overhead is within the measurement noise: "
+        "[benchmarks.md](benchmarks.md#gradient-flow-diagnostics-overhead).",
         "",
     ]
     return lines

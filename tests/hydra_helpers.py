@@ -13,9 +13,17 @@ from hydra.core.global_hydra import GlobalHydra
 
 from rnnkit.cli.compose import CONFIG_DIR, compose_run
 
-__all__ = ["CONFIG_DIR", "EXPERIMENTS", "compose_run", "one_thread"]
+__all__ = ["CONFIG_DIR", "EXPERIMENTS", "TINY_RUN", "compose_run", "one_thread"]
 
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
+TINY_RUN = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=2",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "trainer.enable_progress_bar=false",
+]
+"""Overrides for a run of one epoch of two training batches: every hook, in seconds."""
 
 
 @contextlib.contextmanager

@@ -241,7 +241,10 @@ def test_callback_measures_only_every_n_steps_and_logs(tmp_path):
     datamodule.setup("fit")
     task = tiny_task(datamodule, bidirectional=True)
     callback = GradientFlowCallback(
-        every_n_steps=2, max_steps_logged=2, history_file=str(tmp_path / "flow.json")
+        every_n_steps=2,
+        max_steps_logged=2,
+        figure_every_n_steps=2,
+        history_file=str(tmp_path / "flow.json"),
     )
     probe, memory = FusedProbe(), MemoryLogger()
     trainer = pl.Trainer(
@@ -277,6 +280,30 @@ def test_callback_measures_only_every_n_steps_and_logs(tmp_path):
     events = EventAccumulator(str(events_file), size_guidance={"images": 0}).Reload()
     assert set(events.Tags()["images"]) == {"grad_flow/norm_vs_time", "grad_flow/heatmap"}
     assert [e.step for e in events.Images("grad_flow/heatmap")] == [0, 2, 4]
+
+
+def test_by_default_figures_are_drawn_once_when_training_ends(tmp_path):
+    datamodule = LongRangeDataModule(lag=6, train_size=40, val_size=8, test_size=8, batch_size=8)
+    datamodule.setup("fit")
+    callback = GradientFlowCallback(every_n_steps=2)
+    trainer = pl.Trainer(
+        max_steps=5,
+        limit_val_batches=0,
+        callbacks=[callback],
+        logger=TensorBoardLogger(tmp_path, name="tb"),
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
+    trainer.fit(tiny_task(datamodule), datamodule=datamodule)
+    assert [s.step for s in callback.history] == [0, 2, 4]
+    (events_file,) = (tmp_path / "tb").rglob("events.out.tfevents.*")
+    events = EventAccumulator(str(events_file), size_guidance={"images": 0}).Reload()
+    for tag in ("grad_flow/norm_vs_time", "grad_flow/heatmap"):
+        assert [e.step for e in events.Images(tag)] == [4]  # the last snapshot, once
+    scalars = events.Scalars("grad_flow/first_to_last_ratio/model.rnn.l0")
+    assert [e.step for e in scalars] == [0, 2, 4]  # scalars at every measuring step
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,7 @@ def test_runs_with_every_pooling_and_cell(tmp_path, pooling, cell):
 
 def test_logs_metrics_confusion_matrix_and_samples_to_tensorboard(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams.plugin_data_pb2 import HParamsPluginData
 
     with one_thread():
         train(
@@ -52,7 +53,14 @@ def test_logs_metrics_confusion_matrix_and_samples_to_tensorboard(tmp_path):
     assert any(tag.startswith("val/samples") for tag in events.Tags()["tensors"])
     hparams = events.PluginTagToContent("hparams")
     assert "_hparams_/experiment" in hparams  # the HPARAMS tab: config and final metrics
-    assert "hp/test_acc" in scalars
+    assert not any(tag.startswith("hp/") for tag in scalars)  # no copies of the metrics
+    start = HParamsPluginData.FromString(hparams["_hparams_/session_start_info"])
+    logged = set(start.session_start_info.hparams)
+    assert {"cell", "cell.hidden_size", "task.optimizer.lr", "data.batch_size", "seed"} <= logged
+    assert 15 <= len(logged) <= 25
+    experiment = HParamsPluginData.FromString(hparams["_hparams_/experiment"]).experiment
+    columns = {info.name.tag for info in experiment.metric_infos}
+    assert {"val/acc", "test/acc", "test/loss"} <= columns <= scalars  # read from the scalars
 
 
 @pytest.mark.slow

@@ -116,6 +116,18 @@ def test_samples_mark_errors_with_the_gold_tag():
     assert line == "anna/B-PER **paris/B-LOC[gold: I-PER]**"
 
 
+def test_samples_table_shows_predicted_and_gold_tags_of_every_word():
+    table = TaggingTask.samples_table(
+        [
+            (["anna", "paris"], ["B-PER", "B-LOC"], ["B-PER", "I-PER"]),
+            (["a|b", "left"], ["O", "O"], ["O", "O"]),
+        ]
+    ).splitlines()
+    assert table[0] == "| predicted | gold | wrong tags |"
+    assert table[2] == ("| anna/B-PER **paris/B-LOC[gold: I-PER]** | anna/B-PER paris/I-PER | 1 |")
+    assert table[3] == "| a\\|b/O left/O | a\\|b/O left/O | 0 |"  # a bar in a word is escaped
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [

@@ -1,8 +1,10 @@
-"""Lightning callbacks: gradient flow through time, gradient norms around clipping, a stop
-at the first non-finite loss, and the checkpoints that let a killed run resume exactly
-(``last.ckpt``, random states) and the writer that makes every checkpoint file atomic."""
+"""Lightning callbacks: a one-line epoch summary, gradient flow through time, gradient norms
+around clipping, a stop at the first non-finite loss, and the checkpoints that let a killed run
+resume exactly (``last.ckpt``, random states) and the writer that makes every checkpoint file
+atomic."""
 
 from rnnkit.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
+from rnnkit.callbacks.epoch_summary import EpochSummary
 from rnnkit.callbacks.gradient_flow import (
     GradientFlowCallback,
     GradientFlowRecorder,
@@ -15,6 +17,7 @@ from rnnkit.callbacks.random_state import RandomStateCheckpoint
 
 __all__ = [
     "AtomicCheckpointIO",
+    "EpochSummary",
     "GradientFlowCallback",
     "GradientFlowRecorder",
     "GradientFlowSnapshot",

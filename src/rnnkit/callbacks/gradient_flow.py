@@ -32,7 +32,8 @@ gates pass (almost) no gradient through their own pre-activation.
 :class:`GradientFlowCallback` runs it every ``every_n_steps`` training steps and logs to
 TensorBoard. On other steps the callback does one integer comparison: the model runs its
 fused kernels untouched. On a measuring step the layers run the generic step loop and every
-step output carries a gradient hook, so that step is slower (see docs/vanishing_gradients.md).
+step output carries a gradient hook, so that step is slower (see docs/vanishing_gradients.md);
+the figures are drawn once, when training ends, unless asked for more often.
 """
 
 from __future__ import annotations
@@ -289,9 +290,11 @@ class GradientFlowCallback(pl.Callback):
             ones are dropped.
         saturation_threshold: see :class:`GradientFlowRecorder`.
         log_figures: draw the figures (TensorBoard loggers only).
-        figure_every_n_steps: draw them only on measuring steps that are multiples of it
-            (drawing costs a few tenths of a second, more than measuring); None: on every
-            measuring step. The heatmap still shows every kept snapshot.
+        figure_every_n_steps: also draw them on measuring steps that are multiples of it;
+            None (the default): only once, when training ends, from the last snapshot (the
+            heatmap shows every kept snapshot either way). Drawing two figures costs as much
+            as tens of training steps of a small model, and drawing them at every measuring
+            step tripled the callback's cost (docs/benchmarks.md).
         history_file: if set, :attr:`history` is written there as JSON when training ends
             (a list of :meth:`GradientFlowSnapshot.to_json`).
 
@@ -324,6 +327,7 @@ class GradientFlowCallback(pl.Callback):
         self._recorder: GradientFlowRecorder | None = None
         self._last_step: int | None = None
         self._has_recurrent: bool | None = None
+        self._drawn_step: int | None = None  # the step of the last figures drawn
 
     # ---- Lightning hooks -------------------------------------------------------------
 
@@ -364,6 +368,8 @@ class GradientFlowCallback(pl.Callback):
         self._discard()
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.history and self.history[-1].step != self._drawn_step:
+            self._draw(trainer, self.history[-1])
         if self.history_file and trainer.is_global_zero:
             path = Path(self.history_file)
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -380,11 +386,15 @@ class GradientFlowCallback(pl.Callback):
         scalars = snapshot.scalars()
         for logger in trainer.loggers:
             logger.log_metrics(scalars, step=snapshot.step)
+        if self.figure_every_n_steps and snapshot.step % self.figure_every_n_steps == 0:
+            self._draw(trainer, snapshot)
+
+    def _draw(self, trainer: pl.Trainer, snapshot: GradientFlowSnapshot) -> None:
+        """The two figures at ``snapshot``'s step, the heatmap over the kept history."""
         writer = _tensorboard_writer(trainer)
         if writer is None or not self.log_figures:
             return
-        if self.figure_every_n_steps and snapshot.step % self.figure_every_n_steps:
-            return
+        self._drawn_step = snapshot.step
         writer.add_figure(
             "grad_flow/norm_vs_time",
             norm_vs_time_figure(snapshot.grad_norms, snapshot.step),

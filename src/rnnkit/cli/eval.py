@@ -11,11 +11,19 @@ from rnnkit.cli.checkpoint import (
     restore_task,
     stored_data_target,
 )
+from rnnkit.cli.console import quiet_console
 from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
+from rnnkit.cli.run_summary import eval_summary
 from rnnkit.cli.validation import check_data_overrides, validate_checkpoint_command
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Test the checkpoint ``cfg.ckpt_path``; print and return its metrics."""
+    with quiet_console(bool(cfg.get("verbose", False))):
+        return _evaluate(cfg)
+
+
+def _evaluate(cfg: DictConfig) -> dict[str, float]:
     validate_checkpoint_command(cfg)  # every value checked before the checkpoint is read
     checkpoint = load_checkpoint(cfg.ckpt_path)
     data = OmegaConf.to_container(cfg.data, resolve=True)
@@ -25,11 +33,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         datamodule = restore_datamodule(checkpoint, data, source=cfg.ckpt_path)
     with config_key("trainer"):
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=[])
-    results = trainer.test(task, datamodule=datamodule)
+    results = trainer.test(task, datamodule=datamodule, verbose=bool(cfg.get("verbose", False)))
     metrics = {k: float(v) for result in results for k, v in result.items()}
-    print("test metrics of " + str(cfg.ckpt_path) + ":")
-    for name, value in sorted(metrics.items()):
-        print(f"  {name} = {value:.4f}")
+    print(eval_summary(str(cfg.ckpt_path), dict(sorted(metrics.items()))), flush=True)
     return metrics
 
 

@@ -5,6 +5,8 @@ rnnkit-train experiment=sentiment cell=gru cell.bidirectional=true trainer.max_e
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import logging
 import sys
 import time
@@ -15,11 +17,13 @@ import hydra
 import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.loggers import TensorBoardLogger
 
 from rnnkit.cli.checkpoint import check_task, load_checkpoint
+from rnnkit.cli.console import quiet_console
 from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
 from rnnkit.cli.resume import checkpoint_to_resume, resume_arguments
+from rnnkit.cli.run_hparams import link_hparams_to_metrics, run_hparams
+from rnnkit.cli.run_summary import final_metrics, train_summary
 from rnnkit.cli.validation import validate_run_config
 from rnnkit.data.datamodule import RnnkitDataModule
 from rnnkit.tasks.base import RecurrentTask
@@ -62,14 +66,40 @@ def build_task(cfg: DictConfig, datamodule: RnnkitDataModule) -> RecurrentTask:
         )
 
 
+OPTIONAL_PACKAGES = {
+    "pytorch_lightning.loggers.MLFlowLogger": ("mlflow", "mlflow"),
+    "pytorch_lightning.loggers.WandbLogger": ("wandb", "wandb"),
+}
+"""``_target_`` -> (the module it needs, the rnnkit extra that installs it)."""
+
+
+def check_optional_package(target: str, key: str) -> None:
+    """One line naming the extra to install when ``target`` needs a package that is absent."""
+    module, extra = OPTIONAL_PACKAGES.get(target, (None, None))
+    if module and importlib.util.find_spec(module) is None:
+        raise ValueError(
+            f"{key}: {target.rsplit('.', 1)[-1]} needs the {module} package, which is not "
+            f"installed: pip install 'rnnkit[{extra}]'"
+        )
+
+
 def build_group(configs: DictConfig | None, key: str) -> list[Any]:
     """Instantiate every entry of a dict-of-configs group (callbacks, logger)."""
     built = []
     for name, config in (configs or {}).items():
         if config is not None and "_target_" in config:
+            check_optional_package(str(config._target_), f"{key}.{name}")
             with config_key(f"{key}.{name}"):
                 built.append(hydra.utils.instantiate(config))
     return built
+
+
+def finish_loggers(loggers: list[Any]) -> None:
+    """End the loggers' runs: Lightning's finalize leaves a Weights & Biases run open, and the
+    next run of a sweep in this process would be logged into it."""
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger" and logger._experiment is not None:
+            logger.experiment.finish()
 
 
 def print_summary(cfg: DictConfig, datamodule: RnnkitDataModule, task: RecurrentTask) -> None:
@@ -101,7 +131,14 @@ def prepare(cfg: DictConfig) -> tuple[RnnkitDataModule, RecurrentTask]:
 
 
 def train(cfg: DictConfig) -> float | None:
-    """Train (and test) from a composed config; return the optimised metric for sweeps."""
+    """Train (and test) from a composed config; return the optimised metric for sweeps.
+
+    The console is quiet unless ``cfg.verbose`` (:mod:`rnnkit.cli.console`)."""
+    with quiet_console(bool(cfg.get("verbose", False))):
+        return _train(cfg)
+
+
+def _train(cfg: DictConfig) -> float | None:
     datamodule, task = prepare(cfg)
     print_summary(cfg, datamodule, task)
 
@@ -113,13 +150,15 @@ def train(cfg: DictConfig) -> float | None:
     loggers = build_group(cfg.get("logger"), "logger")
     trainer = build_trainer(cfg, callbacks, loggers or False)
     for logger in loggers:
-        logger.log_hyperparams(as_dict(cfg))
+        logger.log_hyperparams(run_hparams(cfg, task))
 
     started = time.perf_counter()
-    metrics = fit_and_test(cfg, trainer, task, datamodule, resume=resume)
+    verbose = bool(cfg.get("verbose", False))
+    metrics = fit_and_test(cfg, trainer, task, datamodule, resume=resume, verbose=verbose)
     elapsed = time.perf_counter() - started
 
-    report_final(cfg, metrics, elapsed, trainer)
+    report_final(cfg, metrics, elapsed, trainer, task)
+    finish_loggers(loggers)
     metric_name = cfg.get("optimized_metric")
     return metrics.get(metric_name) if metric_name else None
 
@@ -161,37 +200,22 @@ def fit_and_test(
 
 
 def report_final(
-    cfg: DictConfig, metrics: dict[str, float], elapsed: float, trainer: pl.Trainer
+    cfg: DictConfig,
+    metrics: dict[str, float],
+    elapsed: float,
+    trainer: pl.Trainer,
+    task: RecurrentTask | None = None,
 ) -> None:
-    shown = {k: v for k, v in sorted(metrics.items()) if k.startswith(("test/", "val/"))}
-    for logger in trainer.loggers:
-        hp_metrics = {f"hp/{k.replace('/', '_')}": v for k, v in shown.items()}
-        if not hp_metrics:
-            continue
-        if isinstance(logger, TensorBoardLogger):
-            # With metrics, Lightning also writes the hparams plugin: TensorBoard's HPARAMS tab
-            # then shows the run's config next to its final metrics.
-            logger.log_hyperparams(as_dict(cfg), metrics=hp_metrics)
-        else:
-            logger.log_metrics(hp_metrics, step=trainer.global_step)
-        # Lightning finalized the loggers after fit and test; these late writes reopen a
-        # writer, which only its own finalize flushes to disk (else they land at exit, or never).
-        logger.finalize("success")
-    checkpoint = trainer.checkpoint_callback
-    best = checkpoint.best_model_path if checkpoint else ""
-    lines = [f"finished in {elapsed:.1f}s; final metrics:"]
-    lines += [f"  {k} = {v:.4f}" for k, v in shown.items()]
-    if best:
-        lines.append(f"best checkpoint: {best}")
-    last = [
-        path for c in trainer.checkpoint_callbacks if (path := getattr(c, "last_model_path", ""))
-    ]
-    if last:
-        lines.append(f"last checkpoint: {last[-1]}")
-    print("\n".join(lines), flush=True)
+    """Link the hparams to the final metrics (TensorBoard), print the run's summary and write
+    ``metrics.json`` (the ``val/`` and ``test/`` metrics); on the main process only."""
+    if not trainer.is_global_zero:
+        return
+    shown = final_metrics(metrics)
+    link_hparams_to_metrics(trainer.loggers, run_hparams(cfg, task), list(shown))
+    print(train_summary(metrics, elapsed, trainer), flush=True)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "metrics.json").write_text(__import__("json").dumps(shown, indent=2))
+    (output_dir / "metrics.json").write_text(json.dumps(shown, indent=2))
 
 
 @reporting_exit_codes

@@ -151,6 +151,7 @@ def validate_run_config(cfg: DictConfig) -> None:
     check_top_level_keys(cfg)
     config = resolved(cfg)
     check_ranges({k: config.get(k) for k in ("seed", "num_threads") if k in config})
+    check_flags(config, ("verbose", "train", "test"))
     check_trainer(config.get("trainer") or {})
     cell = config.get("cell") or {}
     check_cell(cell, "cell")
@@ -164,6 +165,13 @@ def validate_run_config(cfg: DictConfig) -> None:
     check_model(config.get("model") or {}, task.get("_target_"))
     check_ranges(config.get("model") or {}, prefix="model")
     check_data(config.get("data") or {})
+
+
+def check_flags(config: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Each of ``keys`` present in ``config`` is true or false."""
+    for key in keys:
+        if key in config and not isinstance(config[key], bool):
+            raise ConfigError(f"{key}: expected true or false, got {config[key]!r}")
 
 
 def validate_prepare_config(cfg: DictConfig) -> None:
@@ -182,6 +190,7 @@ def validate_checkpoint_command(cfg: DictConfig) -> None:
     ``trainer``."""
     check_top_level_keys(cfg)
     config = resolved(cfg)
+    check_flags(config, ("verbose",))
     path = config.get("ckpt_path")
     if not isinstance(path, str) or not path.strip():
         raise ConfigError(f"ckpt_path: expected the path of a checkpoint file, got {path!r}")

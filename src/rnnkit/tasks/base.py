@@ -67,7 +67,8 @@ class RecurrentTask(pl.LightningModule):
     ) -> None:
         super().__init__()
         check_optimization(optimizer, scheduler)
-        self.save_hyperparameters()
+        # The loggers get the run's comparable hparams from rnnkit-train, not these dicts.
+        self.save_hyperparameters(logger=False)
         self.model = self.build_model(dict(model), dict(data_spec))
         self.artifacts: dict[str, Any] = {}
 
@@ -92,6 +93,34 @@ class RecurrentTask(pl.LightningModule):
 
     def metrics_for(self, split: str) -> Any:
         return self.split_metrics[f"{split}_metrics"]
+
+    def log_loss(self, split: str, loss: torch.Tensor, batch_size: int) -> None:
+        """Log ``loss`` under the one name every task uses: ``<split>/loss``.
+
+        ``train/loss`` is the loss of every training step (on the progress bar); ``val/loss``
+        and ``test/loss`` are the mean over the whole split (weighted by ``batch_size``), once
+        per epoch and averaged across DDP processes (``sync_dist``), so every rank sees, and
+        checkpoints and stops on, the same value.
+        """
+        if split == "train":
+            self.log(
+                "train/loss",
+                loss,
+                on_step=True,
+                on_epoch=False,
+                prog_bar=True,
+                batch_size=batch_size,
+            )
+        else:
+            self.log(
+                f"{split}/loss",
+                loss,
+                on_step=False,
+                on_epoch=True,
+                prog_bar=split == "val",
+                batch_size=batch_size,
+                sync_dist=True,
+            )
 
     # ---- evaluation --------------------------------------------------------------------
 

@@ -140,19 +140,14 @@ class CaptioningTask(RecurrentTask):
         output = self(batch["images"], batch["caption_input"], ratio)
         loss = self.loss(output.logits, batch["caption_output"])
         size = batch["images"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log_loss("train", loss, size)
         self.log("train/teacher_forcing_ratio", ratio, batch_size=size)
         return loss
 
     def evaluate(self, batch: dict[str, Any], split: str) -> None:
         size = batch["images"].shape[0]
         output = self(batch["images"], batch["caption_input"], 1.0)
-        self.log(
-            f"{split}/loss",
-            self.loss(output.logits, batch["caption_output"]),
-            prog_bar=split == "val",
-            batch_size=size,
-        )
+        self.log_loss(split, self.loss(output.logits, batch["caption_output"]), size)
         generation = self.model.generate(batch["images"], max_length=self.max_caption_length)
         datamodule = self.trainer.datamodule
         captions = [datamodule.decode_caption(row) for row in generation.tokens]

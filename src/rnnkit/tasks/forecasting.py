@@ -195,7 +195,7 @@ class ForecastingTask(RecurrentTask):
         forecast = self(batch["history"], batch.get("future_covariates"), batch["target"], ratio)
         loss = F.mse_loss(forecast, batch["target"])
         size = batch["history"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log_loss("train", loss, size)
         if self.teacher_forcing is not None:
             self.log("train/teacher_forcing_ratio", ratio, batch_size=size)
         return loss
@@ -204,9 +204,7 @@ class ForecastingTask(RecurrentTask):
         history, target = batch["history"], batch["target"]
         size = history.shape[0]
         forecast = self(history, batch.get("future_covariates"))
-        self.log(
-            f"{split}/loss", F.mse_loss(forecast, target), prog_bar=split == "val", batch_size=size
-        )
+        self.log_loss(split, F.mse_loss(forecast, target), size)
         observed = history[:, :, self.spec["target_indices"]]
         window_mean = observed.mean(dim=1, keepdim=True).expand_as(target)
         last_value = observed[:, -1:].expand_as(target)

@@ -18,11 +18,11 @@ SPLITS = ("train", "val", "test")
 GENERATION_OPTIONS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "greedy")
 
 
-def likelihood_metrics(bits_name: str) -> MetricCollection:
-    """Mean NLL per token (``loss``), perplexity and bits per token, over the whole split."""
-    return MetricCollection(
-        {"loss": TokenNLL(), "perplexity": TokenPerplexity(), bits_name: BitsPerToken()}
-    )
+def likelihood_metrics(bits_name: str, with_loss: bool = True) -> MetricCollection:
+    """Mean NLL per token (``loss``, unless ``with_loss`` is false), perplexity and bits per
+    token, over the whole split."""
+    metrics = {"perplexity": TokenPerplexity(), bits_name: BitsPerToken()}
+    return MetricCollection({"loss": TokenNLL(), **metrics} if with_loss else metrics)
 
 
 class LanguageModelingTask(RecurrentTask):
@@ -37,10 +37,10 @@ class LanguageModelingTask(RecurrentTask):
     optimisation by :class:`~rnnkit.tasks.tbptt.ChunkOptimizer`, clipping with
     ``model.tbptt_gradient_clip_val``, one step every ``model.tbptt_accumulate_chunks``
     chunks; docs/tbptt.md). Metrics, computed per token over the whole split:
-    ``<split>/loss`` (mean NLL), ``<split>/perplexity`` and ``<split>/bpc`` (bits per character;
-    ``bits_per_word`` at word level), beside the order-blind unigram baseline
-    ``<split>/unigram_bpc`` (val and test). Each validation epoch logs text generated from
-    ``model.sample_prompt``.
+    ``val/loss`` and ``test/loss`` (mean NLL; ``train/loss`` is each step's),
+    ``<split>/perplexity`` and ``<split>/bpc`` (bits per character; ``bits_per_word`` at word
+    level), beside the order-blind unigram baseline ``<split>/unigram_bpc`` (val and test).
+    Each validation epoch logs text generated from ``model.sample_prompt``.
     """
 
     task = "language_modeling"
@@ -72,6 +72,10 @@ class LanguageModelingTask(RecurrentTask):
             dropout=float(model.get("dropout", 0.0)),
         )
         self.make_split_metrics(likelihood_metrics(self.bits_name))
+        # train/loss is the loss of each step (log_loss), as in every task: no epoch NLL.
+        self.split_metrics["train_metrics"] = likelihood_metrics(self.bits_name, False).clone(
+            prefix="train/"
+        )
         self.unigram_metrics = nn.ModuleDict(
             {f"{split}_metrics": BitsPerToken() for split in SPLITS}
         )
@@ -153,7 +157,7 @@ class LanguageModelingTask(RecurrentTask):
         loss = self.evaluate(batch, "train")
         if self.chunk_optimizer is not None:
             self.chunk_optimizer.end_batch(self, batch_idx)
-        self.log("train/step_loss", loss, prog_bar=True, batch_size=batch["tokens"].numel())
+        self.log_loss("train", loss, batch["tokens"].numel())
         return loss
 
     # ---- truncated BPTT: manual optimisation (model.tbptt_steps) -----------------------

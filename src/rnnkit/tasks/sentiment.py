@@ -62,7 +62,7 @@ class SentimentTask(RecurrentTask):
         metrics = self.metrics_for(split)
         metrics.update(predictions, batch["labels"])
         size = batch["labels"].shape[0]
-        self.log(f"{split}/loss", loss, prog_bar=split != "test", batch_size=size, on_epoch=True)
+        self.log_loss(split, loss, size)
         # Logged once per epoch from the accumulated state: the whole split, not a batch mean.
         self.log_dict(
             metrics, prog_bar=split == "val", batch_size=size, on_step=False, on_epoch=True

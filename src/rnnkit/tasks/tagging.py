@@ -141,7 +141,7 @@ class TaggingTask(RecurrentTask):
         predictions = self.model.decode_from_emissions(emissions, batch["lengths"])
         self.metrics_for(split).update(predictions, tags)
         size = tags.shape[0]
-        self.log(f"{split}/loss", loss, prog_bar=split != "test", batch_size=size)
+        self.log_loss(split, loss, size)
         # update() (not forward) fills the metrics: log them per epoch, in training too.
         self.log_dict(
             self.metrics_for(split),
@@ -161,13 +161,11 @@ class TaggingTask(RecurrentTask):
         if samples is None:
             return
         batch, predictions = samples
-        lines = []
-        for i in range(min(8, len(batch["words"]))):
-            words = batch["words"][i]
-            predicted = self.tag_names_of(predictions[i])
-            gold = self.tag_names_of(batch["tags"][i])
-            lines.append(self.format_tagged(words, predicted, gold, markdown=True))
-        self.log_text("val/samples", "  \n".join(lines))
+        rows = [
+            (batch["words"][i], self.tag_names_of(predictions[i]), self.tag_names_of(tags))
+            for i, tags in enumerate(batch["tags"][:8])
+        ]
+        self.log_text("val/samples", self.samples_table(rows))
 
     # ---- human-readable output ---------------------------------------------------------
 
@@ -191,6 +189,21 @@ class TaggingTask(RecurrentTask):
             else:
                 parts.append(f"{word}/{tag}")
         return " ".join(parts)
+
+    @staticmethod
+    def samples_table(rows: list[tuple[list[str], list[str], list[str]]]) -> str:
+        """A markdown table of ``(words, predicted, gold)`` sentences: the predicted tags (wrong
+        ones bold, with the gold tag), the gold tags in full, and the count of wrong tags."""
+        lines = ["| predicted | gold | wrong tags |", "| --- | --- | --- |"]
+        for words, predicted, gold in rows:
+            wrong = sum(p != g for p, g in zip(predicted, gold))
+            cells = (
+                TaggingTask.format_tagged(words, predicted, gold, markdown=True),
+                TaggingTask.format_tagged(words, gold),
+            )
+            cells = tuple(cell.replace("|", "\\|") for cell in cells)
+            lines.append(f"| {cells[0]} | {cells[1]} | {wrong} |")
+        return "\n".join(lines)
 
     @torch.no_grad()
     def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:

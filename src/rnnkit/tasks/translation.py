@@ -41,10 +41,10 @@ class TranslationTask(RecurrentTask):
       schedule's step is the epoch index) or ``step`` (the optimiser step).
     * ``max_decode_length``: most generated tokens in validation (default ``2 * S + 10``).
 
-    Logged: ``train/loss`` and ``train/teacher_forcing_ratio`` (per epoch); for val and test
-    ``loss`` (teacher-forced), ``loss_free_running`` (the decoder fed its own greedy token at
-    every step for as many steps as the reference has, scored against the reference: the
-    exposure-bias gap), ``bleu`` (corpus BLEU, 0-100, of greedy translations) and
+    Logged: ``train/loss`` (per step) and ``train/teacher_forcing_ratio`` (per epoch); for val
+    and test ``loss`` (teacher-forced), ``loss_free_running`` (the decoder fed its own greedy
+    token at every step for as many steps as the reference has, scored against the reference:
+    the exposure-bias gap), ``bleu`` (corpus BLEU, 0-100, of greedy translations) and
     ``exact_match``. Each validation epoch: source → prediction (reference) samples and the
     attention heatmap of one example.
     """
@@ -144,7 +144,7 @@ class TranslationTask(RecurrentTask):
             ratio,
         )
         size = batch["source"].shape[0]
-        self.log("train/loss", loss, prog_bar=True, batch_size=size)
+        self.log_loss("train", loss, size)
         self.log(
             "train/teacher_forcing_ratio", ratio, on_step=False, on_epoch=True, batch_size=size
         )
@@ -156,12 +156,7 @@ class TranslationTask(RecurrentTask):
         source, lengths = batch["source"], batch["source_lengths"]
         target_output, size = batch["target_output"], source.shape[0]
         logits, _ = self(source, lengths, batch["target_input"], 1.0)
-        self.log(
-            f"{split}/loss",
-            self.sequence_loss(logits, target_output),
-            prog_bar=split == "val",
-            batch_size=size,
-        )
+        self.log_loss(split, self.sequence_loss(logits, target_output), size)
         metrics = self.metrics_for(split)
         free_logits, _ = self(source, lengths, batch["target_input"], 0.0)
         tokens = (target_output != self.pad_index).sum()
