@@ -124,4 +124,3 @@ def test_eval_mode_and_one_layer_run_the_usual_fused_call(monkeypatch):
     torch.testing.assert_close(ours(x)[0], reference(x)[0])
     assert len(calls) == 1 and calls[0][6] == 2  # all layers in one call
     assert "variational_dropout=True" in repr(ours)
-

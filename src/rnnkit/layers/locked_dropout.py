@@ -128,8 +128,9 @@ def run_variational_stack(
             )
         else:
             per_direction = [tuple(c[d] for c in states) for d in range(directions)]
+            sizes = [int(size) for size in batch_sizes]
             inputs, loop_finals = run_stack(
-                [cells[index]], inputs, [int(s) for s in batch_sizes], per_direction, 0.0, layer.training
+                [cells[index]], inputs, sizes, per_direction, 0.0, layer.training
             )
             final = tuple(torch.stack(parts) for parts in zip(*loop_finals))
         finals.append(final)
