@@ -111,7 +111,8 @@ def test_nonmonotone_trigger_starts_the_average_at_the_stalled_check(tmp_path):
     module = Regression(val_losses=[3.0, 2.0, 2.5, 2.6, 2.1, 9.0, 9.0])
     callback = NTAveraging(patience=2)
     fit(module, callback, tmp_path, epochs=7)
-    assert callback.history == pytest.approx([3.0, 2.0, 2.5, 2.6, 2.1])  # no checks after the trigger
+    # no checks after the trigger:
+    assert callback.history == pytest.approx([3.0, 2.0, 2.5, 2.6, 2.1])
     assert callback.triggered_at == 20  # after the 5th epoch's 4 steps each
     assert_same(callback.averaged_parameters(), mean(module.iterates[20:]))
     assert_same(module.validated_with[4], module.iterates[19])  # still the raw weights

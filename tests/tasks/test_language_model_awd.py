@@ -77,8 +77,11 @@ def test_ar_and_tar_are_added_to_the_training_loss():
     alpha, beta = 2.0, 3.0
     task = LanguageModelingTask(
         cell={"_target_": "rnnkit.LSTM", "hidden_size": 8},
-        model={"embedding_dim": 8, "activation_regularization": alpha,
-               "temporal_activation_regularization": beta},  # fmt: skip
+        model={
+            "embedding_dim": 8,
+            "activation_regularization": alpha,
+            "temporal_activation_regularization": beta,
+        },  # fmt: skip
         data_spec=data.spec,
         optimizer={"_target_": "torch.optim.SGD", "_partial_": True, "lr": 0.1},
     )
