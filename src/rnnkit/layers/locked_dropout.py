@@ -14,16 +14,12 @@ standard.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
 
 from rnnkit.layers.fused import run_fused
 from rnnkit.layers.runner import run_stack
-
-if TYPE_CHECKING:
-    from rnnkit.layers.recurrent import Recurrent
 
 
 def sequence_mask(batch: int, features: int, p: float, like: Tensor) -> Tensor:
@@ -81,7 +77,7 @@ class LockedDropout(nn.Module):
 
 
 def run_variational_stack(
-    layer: Recurrent,
+    layer: nn.Module,
     data: Tensor,
     batch_sizes: Tensor | Sequence[int] | None,
     initial: tuple[Tensor, ...],

@@ -18,12 +18,8 @@ still loads, and in evaluation mode nothing is dropped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 import torch.nn.functional as F
-
-if TYPE_CHECKING:
-    from rnnkit.layers.recurrent import Recurrent
+from torch import nn
 
 RECURRENT_WEIGHT = "weight_hh"
 """The cell parameter that is dropped: the hidden-to-hidden matrix of every rnnkit cell."""
@@ -42,19 +38,19 @@ class WeightDrop:
         self.p = p
         self.names = names
 
-    def before(self, layer: Recurrent, args: Any) -> None:
+    def before(self, layer: nn.Module, args: object) -> None:
         if not layer.training or self.p == 0:
             return
         for name in self.names:
             layer.__dict__[name] = F.dropout(layer._parameters[name], self.p, training=True)
 
-    def after(self, layer: Recurrent, args: Any, output: Any) -> None:
+    def after(self, layer: nn.Module, args: object, output: object) -> None:
         for name in self.names:
             layer.__dict__.pop(name, None)
         layer._bind_cell_parameters()
 
 
-def add_weight_drop(layer: Recurrent, p: float) -> WeightDrop:
+def add_weight_drop(layer: nn.Module, p: float) -> WeightDrop:
     """Install :class:`WeightDrop` on every recurrent weight of ``layer`` (all layers and
     directions).
 
