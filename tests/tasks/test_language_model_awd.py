@@ -11,7 +11,9 @@ import torch
 import torch.nn.functional as F
 
 from hydra_helpers import compose_run, one_thread
+from rnnkit.cli.errors import ConfigError
 from rnnkit.cli.train import prepare, train
+from rnnkit.cli.validation import validate_run_config
 from rnnkit.data.language_modeling.builtin import BuiltinLanguageModelDataModule
 from rnnkit.layers.locked_dropout import LockedDropout
 from rnnkit.tasks.language_modeling import LanguageModelingTask
@@ -123,3 +125,18 @@ def test_weight_averaging_run_validates_saves_and_tests_the_average(tmp_path):
     assert int(last["averaging_state"]["n_averaged"]) == 6  # the iterates after steps 3..8
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["test/loss"] > 0
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("cell.weight_dropout=1.0", r"cell.weight_dropout: expected a number >= 0 and < 1"),
+        ("model.embedding_dropout=-0.1", r"model.embedding_dropout: expected a number >= 0"),
+        ("model.input_dropout=1.5", r"model.input_dropout: expected a number >= 0 and < 1"),
+        ("model.activation_regularization=-2", r"model.activation_regularization: expected"),
+        ("model.variational_dropout=3", r"model.variational_dropout: expected true or false"),
+    ],
+)
+def test_the_run_config_refuses_bad_values_by_key(tmp_path, override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_run_config(compose_run([*SMALL, override], tmp_path))

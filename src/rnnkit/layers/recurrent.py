@@ -125,9 +125,9 @@ class Recurrent(nn.Module):
                 f"{type(first).__name__}; use backend='loop' or 'auto'"
             )
         self.variational_dropout = bool(variational_dropout)
-        self.weight_dropout = float(weight_dropout) if weight_dropout else 0.0
         if weight_dropout:
             add_weight_drop(self, weight_dropout)
+        self.weight_dropout = float(weight_dropout or 0.0)
 
     def _adopt_parameters(self, cell: RecurrentCell, suffix: str) -> None:
         """Register the cell's own parameters on the layer under torch.nn's names.
