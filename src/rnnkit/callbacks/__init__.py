@@ -1,7 +1,7 @@
 """Lightning callbacks: a one-line epoch summary, gradient flow through time, gradient norms
-around clipping, a stop at the first non-finite loss, and the checkpoints that let a killed run
-resume exactly (``last.ckpt``, random states) and the writer that makes every checkpoint file
-atomic."""
+around clipping, a stop at the first non-finite loss, weight averaging started when validation
+stalls (NT-ASGD), the checkpoints that let a killed run resume exactly (``last.ckpt``, random
+states) and the writer that makes every checkpoint file atomic."""
 
 from rnnkit.callbacks.atomic_checkpoint_io import AtomicCheckpointIO
 from rnnkit.callbacks.epoch_summary import EpochSummary
@@ -14,6 +14,7 @@ from rnnkit.callbacks.gradient_norms import GradientNormCallback, parameter_grou
 from rnnkit.callbacks.last_checkpoint import LastCheckpoint, replace_atomically
 from rnnkit.callbacks.non_finite_loss import NonFiniteLossCallback, NonFiniteLossError
 from rnnkit.callbacks.random_state import RandomStateCheckpoint
+from rnnkit.callbacks.weight_averaging import NTAveraging
 
 __all__ = [
     "AtomicCheckpointIO",
@@ -25,6 +26,7 @@ __all__ = [
     "LastCheckpoint",
     "NonFiniteLossCallback",
     "NonFiniteLossError",
+    "NTAveraging",
     "RandomStateCheckpoint",
     "parameter_groups",
     "replace_atomically",

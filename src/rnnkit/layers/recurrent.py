@@ -12,7 +12,9 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.layers.fused import fused_kernel_name, run_fused
+from rnnkit.layers.locked_dropout import run_variational_stack
 from rnnkit.layers.runner import run_stack
+from rnnkit.layers.weight_drop import add_weight_drop
 
 BACKENDS = ("auto", "fused", "loop")
 CellFactory = Callable[..., RecurrentCell]
@@ -49,6 +51,12 @@ class Recurrent(nn.Module):
     cells. ``"auto"`` (default) takes the fused kernel whenever every cell is exactly
     :class:`~rnnkit.cells.RNNCell`, :class:`~rnnkit.cells.LSTMCell` or
     :class:`~rnnkit.cells.GRUCell`, and the loop otherwise. See :attr:`uses_fused_kernel`.
+
+    Regularisation (rnnkit only, docs/regularisation.md): ``weight_dropout=p`` drops the
+    recurrent weights ``weight_hh`` with one mask per forward pass (DropConnect,
+    :mod:`rnnkit.layers.weight_drop`), still on the fused kernel; ``variational_dropout=True``
+    makes ``dropout`` between layers one mask per sequence shared over time
+    (:mod:`rnnkit.layers.locked_dropout`), running the layers one by one.
     """
 
     def __init__(
@@ -61,6 +69,8 @@ class Recurrent(nn.Module):
         dropout: float = 0.0,
         bidirectional: bool = False,
         backend: str = "auto",
+        weight_dropout: float = 0.0,
+        variational_dropout: bool = False,
         **cell_kwargs: Any,
     ) -> None:
         super().__init__()
@@ -114,6 +124,10 @@ class Recurrent(nn.Module):
                 f"backend='fused' needs RNNCell, LSTMCell or GRUCell cells, got "
                 f"{type(first).__name__}; use backend='loop' or 'auto'"
             )
+        self.variational_dropout = bool(variational_dropout)
+        if weight_dropout:
+            add_weight_drop(self, weight_dropout)
+        self.weight_dropout = float(weight_dropout or 0.0)
 
     def _adopt_parameters(self, cell: RecurrentCell, suffix: str) -> None:
         """Register the cell's own parameters on the layer under torch.nn's names.
@@ -152,6 +166,10 @@ class Recurrent(nn.Module):
     def uses_fused_kernel(self) -> bool:
         """Whether forward runs torch's fused kernel (see the class docstring)."""
         return self._fused_kernel is not None and self.backend != "loop"
+
+    @property
+    def _variational_between_layers(self) -> bool:
+        return self.variational_dropout and self.training and self.dropout > 0
 
     @property
     def _flat_weights(self) -> list[Tensor]:
@@ -275,6 +293,8 @@ class Recurrent(nn.Module):
     def _run_loop(
         self, data: Tensor, batch_sizes: list[int], initial: tuple[Tensor, ...]
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if self._variational_between_layers:
+            return run_variational_stack(self, data, batch_sizes, initial, fused=False)
         layers = self._loop_cells()
         states = [
             tuple(component[k] for component in initial)
@@ -301,6 +321,8 @@ class Recurrent(nn.Module):
     def _run_fused(
         self, data: Tensor, batch_sizes: Tensor | None, initial: tuple[Tensor, ...]
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        if self._variational_between_layers:
+            return run_variational_stack(self, data, batch_sizes, initial, fused=True)
         return run_fused(
             self._fused_kernel,
             data,
@@ -389,6 +411,10 @@ class Recurrent(nn.Module):
             parts.append(f"dropout={self.dropout}")
         if self.bidirectional:
             parts.append("bidirectional=True")
+        if self.weight_dropout:
+            parts.append(f"weight_dropout={self.weight_dropout}")
+        if self.variational_dropout:
+            parts.append("variational_dropout=True")
         parts.append(f"backend={self.backend!r}")
         return ", ".join(parts)
 

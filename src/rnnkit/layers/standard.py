@@ -28,6 +28,8 @@ class RNN(Recurrent):
         device=None,
         dtype=None,
         backend: str = "auto",
+        weight_dropout: float = 0.0,
+        variational_dropout: bool = False,
     ) -> None:
         super().__init__(
             RNNCell,
@@ -38,6 +40,8 @@ class RNN(Recurrent):
             dropout,
             bidirectional,
             backend,
+            weight_dropout,
+            variational_dropout,
             bias=bias,
             nonlinearity=nonlinearity,
             device=device,
@@ -68,6 +72,8 @@ class LSTM(Recurrent):
         device=None,
         dtype=None,
         backend: str = "auto",
+        weight_dropout: float = 0.0,
+        variational_dropout: bool = False,
     ) -> None:
         super().__init__(
             LSTMCell,
@@ -78,6 +84,8 @@ class LSTM(Recurrent):
             dropout,
             bidirectional,
             backend,
+            weight_dropout,
+            variational_dropout,
             bias=bias,
             proj_size=proj_size,
             device=device,
@@ -104,6 +112,8 @@ class GRU(Recurrent):
         device=None,
         dtype=None,
         backend: str = "auto",
+        weight_dropout: float = 0.0,
+        variational_dropout: bool = False,
     ) -> None:
         super().__init__(
             GRUCell,
@@ -114,6 +124,8 @@ class GRU(Recurrent):
             dropout,
             bidirectional,
             backend,
+            weight_dropout,
+            variational_dropout,
             bias=bias,
             device=device,
             dtype=dtype,

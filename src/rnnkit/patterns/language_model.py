@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from rnnkit.layers.locked_dropout import LockedDropout
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.patterns._sequence import (
     check_dropout,
@@ -18,6 +19,7 @@ from rnnkit.patterns._sequence import (
     check_positive_int,
     check_recurrent,
 )
+from rnnkit.patterns.activation_regularization import ActivationRegularization
 from rnnkit.patterns.bridge import (
     RecurrentState,
     check_unidirectional,
@@ -25,6 +27,7 @@ from rnnkit.patterns.bridge import (
     zero_state,
 )
 from rnnkit.patterns.decoding import greedy_decode, sample_decode, select_batch
+from rnnkit.patterns.embedding_dropout import embedding_dropout
 
 
 def detach_state(state: RecurrentState | None) -> RecurrentState | None:
@@ -49,6 +52,22 @@ class LanguageModel(nn.Module):
         dropout: on the embeddings and on the layer's outputs.
         pad_index: padding token (zero embedding, no gradient), or None.
 
+    AWD-LSTM's regularisers (Merity et al. 2018; docs/regularisation.md), all off by default:
+
+    Args:
+        input_dropout: dropout on the embedded tokens; None: ``dropout``.
+        output_dropout: dropout on the layer's outputs before the output layer; None:
+            ``dropout``.
+        variational_dropout: input and output dropout draw one mask per sequence, shared over
+            its time steps (:class:`~rnnkit.layers.locked_dropout.LockedDropout`) instead of one
+            per step.
+        embedding_dropout: probability of dropping a word, i.e. a whole embedding row, in each
+            training forward pass (:func:`~rnnkit.patterns.embedding_dropout.embedding_dropout`).
+        activation_regularization: ``alpha`` of AR, ``alpha * mean(dropped outputs²)``.
+        temporal_activation_regularization: ``beta`` of TAR, ``beta * mean((h_t - h_{t-1})²)``.
+            Both are collected in :attr:`activation_penalty`; the training loop adds
+            ``model.activation_penalty.take()`` to the loss after each batch's forward passes.
+
     Example::
 
         lm = LanguageModel(rnnkit.LSTM(64, 64, num_layers=2, batch_first=True), 10_000, 64,
@@ -69,6 +88,12 @@ class LanguageModel(nn.Module):
         tie_weights: bool = False,
         dropout: float = 0.0,
         pad_index: int | None = None,
+        input_dropout: float | None = None,
+        output_dropout: float | None = None,
+        variational_dropout: bool = False,
+        embedding_dropout: float = 0.0,
+        activation_regularization: float = 0.0,
+        temporal_activation_regularization: float = 0.0,
     ) -> None:
         super().__init__()
         check_recurrent(rnn, "rnn")
@@ -93,7 +118,18 @@ class LanguageModel(nn.Module):
         self.rnn = rnn
         self.vocab_size = vocab_size
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_index)
-        self.dropout = nn.Dropout(check_dropout(dropout))
+        dropout = check_dropout(dropout)
+        inputs = check_dropout(dropout if input_dropout is None else input_dropout, "input_dropout")
+        outputs = check_dropout(
+            dropout if output_dropout is None else output_dropout, "output_dropout"
+        )
+        kind = LockedDropout if variational_dropout else nn.Dropout
+        self.input_dropout = kind(inputs)
+        self.output_dropout = kind(outputs)
+        self.embedding_dropout = check_dropout(embedding_dropout, "embedding_dropout")
+        self.activation_penalty = ActivationRegularization(
+            activation_regularization, temporal_activation_regularization
+        )
         self.output = nn.Linear(rnn.output_size, vocab_size)
         if tie_weights:
             self.output.weight = self.embedding.weight
@@ -126,9 +162,14 @@ class LanguageModel(nn.Module):
             )
         if lengths is not None:
             lengths = check_lengths(lengths, tokens.shape[0], tokens.shape[1])
-        embedded = self.dropout(self.embedding(tokens))
-        output, state = run_with_state(self.rnn, embedded, state, lengths)
-        return self.output(self.dropout(output)), state
+        if self.training and self.embedding_dropout > 0:
+            embedded = embedding_dropout(self.embedding, tokens, self.embedding_dropout)
+        else:
+            embedded = self.embedding(tokens)
+        output, state = run_with_state(self.rnn, self.input_dropout(embedded), state, lengths)
+        dropped = self.output_dropout(output)
+        self.activation_penalty(output, dropped)
+        return self.output(dropped), state
 
     def step(self, tokens: Tensor, state: RecurrentState) -> tuple[Tensor, RecurrentState]:
         """``StepDecoder``: ``tokens (B,)`` -> next-token ``logits (B, V)`` and the new state."""

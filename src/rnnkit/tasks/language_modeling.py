@@ -16,6 +16,16 @@ from rnnkit.tasks.tbptt import ChunkOptimizer, TBPTTSettings, chunk_slices, run_
 
 SPLITS = ("train", "val", "test")
 GENERATION_OPTIONS = ("max_new_tokens", "temperature", "top_k", "top_p", "seed", "greedy")
+REGULARISATION_KEYS = (
+    "input_dropout",
+    "output_dropout",
+    "variational_dropout",
+    "embedding_dropout",
+    "activation_regularization",
+    "temporal_activation_regularization",
+)
+"""``model.*`` keys passed as they are to :class:`~rnnkit.patterns.LanguageModel`
+(docs/regularisation.md)."""
 
 
 def likelihood_metrics(bits_name: str, with_loss: bool = True) -> MetricCollection:
@@ -70,6 +80,7 @@ class LanguageModelingTask(RecurrentTask):
             embedding_dim,
             tie_weights=bool(model.get("tie_weights", False)),
             dropout=float(model.get("dropout", 0.0)),
+            **{key: model[key] for key in REGULARISATION_KEYS if model.get(key) is not None},
         )
         self.make_split_metrics(likelihood_metrics(self.bits_name))
         # train/loss is the loss of each step (log_loss), as in every task: no epoch NLL.
@@ -111,7 +122,8 @@ class LanguageModelingTask(RecurrentTask):
         for piece in pieces:
             nll, state = self._chunk_nll(batch, piece, state)
             if train_chunks:
-                self.chunk_optimizer.backward(self, nll.mean())
+                penalty = self.model.activation_penalty.take()
+                self.chunk_optimizer.backward(self, nll.mean() + penalty)
                 nll = nll.detach()
             if self.tbptt is not None:
                 state = detach_state(state)
@@ -158,7 +170,11 @@ class LanguageModelingTask(RecurrentTask):
         if self.chunk_optimizer is not None:
             self.chunk_optimizer.end_batch(self, batch_idx)
         self.log_loss("train", loss, batch["tokens"].numel())
-        return loss
+        regulariser = self.model.activation_penalty
+        penalty = regulariser.take()  # AR and TAR (0 when off; taken per chunk with TBPTT)
+        if regulariser.alpha or regulariser.beta:
+            self.log("train/activation_penalty", penalty, batch_size=batch["tokens"].numel())
+        return loss + penalty
 
     # ---- truncated BPTT: manual optimisation (model.tbptt_steps) -----------------------
 
