@@ -41,8 +41,10 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from rnnkit.cli.errors import ConfigError
+from rnnkit.cli.errors import RENAMED_KEYS, ConfigError
 from rnnkit.cli.top_level_keys import check_top_level_keys
+from rnnkit.data.io.word_vectors import check_vector_size
+from rnnkit.tasks.pretrained_embeddings import embedding_config
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -132,14 +134,20 @@ RANGES: dict[str, Range] = {
     "data.num_workers": Range(integer=True, low=0),
     "export_shard_examples": Range(integer=True, low=1, optional=True),
     "export_shard_multiple": Range(integer=True, low=1),
-    "options.beam_size": Range(integer=True, low=1),
+    "options.beam_size": Range(integer=True, low=1, optional=True),
     "options.max_length": Range(integer=True, low=1, optional=True),
-    "options.max_new_tokens": Range(integer=True, low=1),
-    "options.temperature": Range(low=0, open_low=True),
+    "options.max_new_tokens": Range(integer=True, low=1, optional=True),
+    "options.temperature": Range(low=0, open_low=True, optional=True),
     "options.top_k": Range(integer=True, low=1, optional=True),
     "options.top_p": Range(low=0, high=1, open_low=True, optional=True),
 }
 """Bounds of the numeric keys (checked after the types)."""
+
+PRETRAINED_EMBEDDING_SIZES = {
+    "embedding": "embedding_dim",
+    "source_embedding": "source_embedding_dim",
+}
+"""Model keys that may name pretrained vectors -> the key of their size (null: embedding_dim)."""
 
 
 # ---- the whole run -----------------------------------------------------------------------
@@ -163,6 +171,7 @@ def validate_run_config(cfg: DictConfig) -> None:
             check_ranges(task[part], prefix=f"task.{part}")
     check_model(config.get("model") or {}, task.get("_target_"))
     check_ranges(config.get("model") or {}, prefix="model")
+    check_pretrained_embeddings(config.get("model") or {})
     check_data(config.get("data") or {})
 
 
@@ -370,6 +379,8 @@ def check_keys(
 
 
 def unknown_key_message(full: str, name: str, known: Iterable[str], key: str) -> str:
+    if full in RENAMED_KEYS:
+        return f"{full}: unknown key; use {RENAMED_KEYS[full]}"
     known = list(known)
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if close:
@@ -475,6 +486,35 @@ def check_model(model: dict[str, Any], task_target: Any) -> None:
         expected = _default_type(default)
         if expected is not None and not conforms(value, expected):
             raise ConfigError(f"{key}: expected {describe(expected)}, got {value!r}")
+
+
+def check_pretrained_embeddings(model: dict[str, Any]) -> None:
+    """``model.embedding`` and ``model.source_embedding`` (``{pretrained, freeze}``): their keys,
+    and a ``pretrained`` file that exists with vectors of the embedding's size (read from its
+    first line), before any data is read."""
+    for name, size_name in PRETRAINED_EMBEDDING_SIZES.items():
+        if name not in model:
+            continue
+        key = f"model.{name}"
+        try:
+            config = embedding_config(model[name], key)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        if config["pretrained"] is None:
+            continue
+        if model.get(size_name) is None:
+            size_name = "embedding_dim"
+        if not Path(config["pretrained"]).expanduser().is_file():
+            raise FileNotFoundError(
+                f"{key}.pretrained: {config['pretrained']}: no such word vectors file"
+            )
+        size, size_key = model.get(size_name), f"model.{size_name}"
+        try:
+            check_vector_size(config["pretrained"], size, size_key, f"{key}.pretrained")
+        except ValueError as error:
+            if str(error).startswith(f"{key}.pretrained:"):  # a size that differs: the config's
+                raise ConfigError(str(error)) from None
+            raise  # the file's own problem (empty, binary): exit 1
 
 
 def _default_type(default: Any) -> Any:

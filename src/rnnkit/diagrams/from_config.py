@@ -207,7 +207,7 @@ def _decoder_layers(model: dict[str, Any], num_layers: object) -> object:
             "model.decoder.bidirectional: a decoder generates left to right and cannot be "
             f"bidirectional, got {decoder['bidirectional']!r}"
         )
-    return decoder.get("num_layers", num_layers)
+    return decoder.get("num_layers") or num_layers
 
 
 def _horizon(model: dict[str, Any], config: DictConfig) -> int:

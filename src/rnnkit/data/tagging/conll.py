@@ -24,6 +24,7 @@ from rnnkit.data.datamodule import SPLITS
 from rnnkit.data.io.prepared_cache import narrowest_unsigned
 from rnnkit.data.io.reading import (
     BadLinePolicy,
+    check_data_folder,
     check_fraction,
     check_on_bad_line,
     read_line_chunks,
@@ -229,6 +230,7 @@ class TaggingFilesDataModule(CharacterFeaturesMixin, TaggingDataModule):
     def _file(self, name: str | Path, argument: str) -> Path:
         file = self.resolve(name)
         if not file.is_file():
+            check_data_folder(self.path, f"{argument}={name}")
             raise FileNotFoundError(
                 f"{file}: not found ({argument}); put the file there or point data.path at its "
                 "folder"
