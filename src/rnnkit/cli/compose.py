@@ -18,7 +18,7 @@ from omegaconf import DictConfig, open_dict
 from rnnkit.cli.checkpoint_overrides import open_mapping_overrides
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-"""rnnkit's Hydra config groups (the root ``configs/`` links here)."""
+"""rnnkit's Hydra config groups, shipped inside the package (``src/rnnkit/configs/``)."""
 
 
 def compose_run(

@@ -8,9 +8,10 @@ hand:
   their ``_target_`` class's constructor (``inspect.signature``; ``**kwargs`` followed up the
   base classes), and the parameter's annotation gives the expected type (``bool``, ``int``,
   ``float``, ``str``, ``Literal[...]``, lists, ``None``).
-* ``model``: the keys of the task's shipped model config (``configs/model/<name>.yaml``, the
-  one whose ``configs/task/<name>.yaml`` names the same task class), each value of the type of
-  the shipped default (``true``/``false`` for a boolean default, an integer for an integer).
+* ``model``: the keys of the task's shipped model config (``src/rnnkit/configs/model/<name>.yaml``,
+  the one whose ``src/rnnkit/configs/task/<name>.yaml`` names the same task class), each value of
+  the type of the shipped default (``true``/``false`` for a boolean default, an integer for an
+  integer).
 
 Top-level keys are those of the command's own composition without the user's ``+`` overrides
 (:mod:`rnnkit.cli.top_level_keys`). :func:`validate_run_config` checks ``rnnkit-train``'s
@@ -531,8 +532,9 @@ def _default_type(default: Any) -> Any:
 
 
 def shipped_model_defaults(task_target: Any) -> dict[str, Any] | None:
-    """The keys and defaults of ``configs/model/<name>.yaml`` where ``configs/task/<name>.yaml``
-    has ``_target_: task_target``; None when no shipped task config names it."""
+    """The keys and defaults of ``src/rnnkit/configs/model/<name>.yaml`` where
+    ``src/rnnkit/configs/task/<name>.yaml`` has ``_target_: task_target``; None when no shipped
+    task config names it."""
     for task_file in sorted((CONFIG_DIR / "task").glob("*.yaml")):
         task = yaml.safe_load(task_file.read_text()) or {}
         if task.get("_target_") == task_target:

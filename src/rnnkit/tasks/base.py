@@ -46,8 +46,8 @@ class RecurrentTask(pl.LightningModule):
     pickled objects and load with ``torch.load(weights_only=True)``:
 
     Args:
-        cell: the recurrent layer's config (``configs/cell/*.yaml``).
-        model: the pattern's hyperparameters (``configs/model/*.yaml``).
+        cell: the recurrent layer's config (``src/rnnkit/configs/cell/*.yaml``).
+        model: the pattern's hyperparameters (``src/rnnkit/configs/model/*.yaml``).
         data_spec: sizes from the datamodule (vocabulary size, labels, ...).
         optimizer: a ``_partial_`` optimizer config, completed with the parameters here.
         scheduler: optional ``_partial_`` LR scheduler config, with optional ``monitor`` and
