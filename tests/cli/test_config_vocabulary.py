@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import yaml
 from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from hydra_helpers import CONFIG_DIR
@@ -88,10 +89,13 @@ def test_an_argument_that_cannot_apply_raises(tmp_path, cls, argument):
         component(config["_target_"])(**arguments)
 
 
-def test_train_yaml_gives_every_data_config_the_streaming_keys(make_config):
-    cfg = make_config(["experiment=tagging", "data.stream_from=/exports/tagging"])
-    assert cfg.data.stream_from == "/exports/tagging" and cfg.data.stream_options is None
-    assert cfg.data._target_.endswith("BuiltinTaggingDataModule")
+@pytest.mark.parametrize("name", ["sentiment_builtin", "tagging_builtin", "sst2", "tatoeba"])
+def test_a_data_config_still_instantiates_with_plain_hydra(make_config, tmp_path, name):
+    # Its keys are its class's arguments only: stream_from (which every datamodule takes
+    # through from_config) stays a +data.stream_from addition for that reason.
+    cfg = make_config([f"data={name}", f"paths.data_root={tmp_path}"])
+    assert "stream_from" not in cfg.data
+    assert instantiate(cfg.data).batch_size == cfg.data.batch_size
 
 
 def test_translation_decoder_and_teacher_forcing_keys_need_no_plus(make_config):

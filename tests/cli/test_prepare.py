@@ -62,7 +62,7 @@ def test_prepare_fills_the_cache_and_exports(shakespeare, make_config, tmp_path,
         sum(s["values"]["ids"] for s in manifest["splits"]["train"]["shards"])
         == (result["summary"]["train_tokens"])
     )
-    assert f"train from it with data.stream_from={export}" in capsys.readouterr().out
+    assert f"train from it with +data.stream_from={export}" in capsys.readouterr().out
 
 
 def test_prepare_alone_exports_nothing(shakespeare, make_config):
@@ -94,7 +94,7 @@ def test_a_bad_shard_setting_names_its_key(shakespeare, make_config, key):
 
 
 def test_prepare_refuses_a_streamed_data_config(shakespeare, make_config, tmp_path):
-    cfg = make_config([*shakespeare, f"data.stream_from={tmp_path}"], config_name="prepare")
+    cfg = make_config([*shakespeare, f"+data.stream_from={tmp_path}"], config_name="prepare")
     with pytest.raises(ValueError, match="data.stream_from: rnnkit-prepare prepares data"):
         prepare_and_export(cfg)
 
@@ -105,7 +105,7 @@ def test_train_streams_from_the_export_without_the_files(
     export = tmp_path / "export"
     prepare_and_export(make_config([*shakespeare, f"export={export}"], config_name="prepare"))
     (tmp_path / "tinyshakespeare" / "input.txt").unlink()
-    overrides = [*shakespeare, *QUICK_TRAIN, f"data.stream_from={export}"]
+    overrides = [*shakespeare, *QUICK_TRAIN, f"+data.stream_from={export}"]
     datamodule = build_datamodule(make_config(overrides).data)
     assert datamodule.stream_from == str(export)
     train(make_config(overrides))
@@ -126,6 +126,6 @@ def test_train_streams_from_the_export_without_the_files(
 
 def test_train_names_a_missing_export(shakespeare, make_config, tmp_path):
     missing = tmp_path / "no-export"
-    cfg = make_config([*shakespeare, *QUICK_TRAIN, f"data.stream_from={missing}"])
+    cfg = make_config([*shakespeare, *QUICK_TRAIN, f"+data.stream_from={missing}"])
     with pytest.raises(FileNotFoundError, match=f"^{missing}: no manifest.json"):
         train(cfg)

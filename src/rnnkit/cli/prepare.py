@@ -56,7 +56,7 @@ def prepare_and_export(cfg: DictConfig) -> dict[str, Any]:
         shards = {split: len(d["shards"]) for split, d in manifest["splits"].items()}
         lines.append(
             f"exported to {cfg.export} in {time.perf_counter() - started:.1f}s "
-            f"(shards per split: {shards}); train from it with data.stream_from={cfg.export}"
+            f"(shards per split: {shards}); train from it with +data.stream_from={cfg.export}"
         )
     print("\n".join(lines), flush=True)
     return {"summary": summary, "preparation": datamodule.preparation, "export": manifest}

@@ -45,7 +45,11 @@ from omegaconf.errors import MissingMandatoryValue
 from rnnkit.cli.errors import RENAMED_KEYS, ConfigError
 from rnnkit.cli.top_level_keys import check_top_level_keys
 from rnnkit.data.io.word_vectors import check_vector_size
-from rnnkit.tasks.pretrained_embeddings import embedding_config
+from rnnkit.tasks.pretrained_embeddings import (
+    EMBEDDING_SIZES,
+    embedding_config,
+    embedding_size_key,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -143,12 +147,6 @@ RANGES: dict[str, Range] = {
     "options.top_p": Range(low=0, high=1, open_low=True, optional=True),
 }
 """Bounds of the numeric keys (checked after the types)."""
-
-PRETRAINED_EMBEDDING_SIZES = {
-    "embedding": "embedding_dim",
-    "source_embedding": "source_embedding_dim",
-}
-"""Model keys that may name pretrained vectors -> the key of their size (null: embedding_dim)."""
 
 
 # ---- the whole run -----------------------------------------------------------------------
@@ -493,7 +491,7 @@ def check_pretrained_embeddings(model: dict[str, Any]) -> None:
     """``model.embedding`` and ``model.source_embedding`` (``{pretrained, freeze}``): their keys,
     and a ``pretrained`` file that exists with vectors of the embedding's size (read from its
     first line), before any data is read."""
-    for name, size_name in PRETRAINED_EMBEDDING_SIZES.items():
+    for name in EMBEDDING_SIZES:
         if name not in model:
             continue
         key = f"model.{name}"
@@ -503,13 +501,12 @@ def check_pretrained_embeddings(model: dict[str, Any]) -> None:
             raise ConfigError(str(error)) from None
         if config["pretrained"] is None:
             continue
-        if model.get(size_name) is None:
-            size_name = "embedding_dim"
         if not Path(config["pretrained"]).expanduser().is_file():
             raise FileNotFoundError(
                 f"{key}.pretrained: {config['pretrained']}: no such word vectors file"
             )
-        size, size_key = model.get(size_name), f"model.{size_name}"
+        size_key = embedding_size_key(model, name)
+        size = model.get(size_key.removeprefix("model."))
         try:
             check_vector_size(config["pretrained"], size, size_key, f"{key}.pretrained")
         except ValueError as error:

@@ -55,6 +55,17 @@ class PretrainedEmbedding:
     size_key: str
 
 
+EMBEDDING_SIZES = {"embedding": "embedding_dim", "source_embedding": "source_embedding_dim"}
+"""Model keys of embeddings that may be pretrained -> the key of their size."""
+
+
+def embedding_size_key(model: dict[str, Any], name: str) -> str:
+    """The config key of embedding ``name``'s size: ``model.source_embedding_dim`` for the
+    encoder's when it is set, else ``model.embedding_dim``."""
+    size_name = EMBEDDING_SIZES[name]
+    return f"model.{size_name if model.get(size_name) is not None else 'embedding_dim'}"
+
+
 def embedding_config(config: Any, key: str) -> dict[str, Any]:
     """The checked ``model.embedding``-style mapping ``config`` with defaults filled in."""
     if config is None:

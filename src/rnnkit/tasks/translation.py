@@ -16,7 +16,7 @@ from rnnkit.patterns.seq2seq import Generation, Seq2Seq
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
 from rnnkit.tasks.base import RecurrentTask
 from rnnkit.tasks.building import build_recurrent
-from rnnkit.tasks.pretrained_embeddings import embedding_config
+from rnnkit.tasks.pretrained_embeddings import embedding_config, embedding_size_key
 
 SCHEDULE_INTERVALS = ("epoch", "step")
 SCHEDULE_KEYS = ("kind", "start", "end", "decay_steps", "k")
@@ -91,9 +91,7 @@ class TranslationTask(RecurrentTask):
             model.get("source_embedding"),
             key="model.source_embedding",
             vocabulary="source_vocab",
-            size_key="model.source_embedding_dim"
-            if model.get("source_embedding_dim")
-            else "model.embedding_dim",
+            size_key=embedding_size_key(model, "source_embedding"),
         )
         target = embedding_config(model.get("embedding"), "model.embedding")
         if target["freeze"] and model.get("tie_embeddings", False):
