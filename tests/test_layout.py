@@ -1,5 +1,6 @@
-"""The layout a newcomer reads: the root configs/ shows the real config groups, and data/ is
-organised by task rather than as a flat heap of modules."""
+"""The layout a newcomer reads: the config groups in one place, inside the package (no root
+link that a checkout without symbolic links or a web view shows as a dangling one), which the
+README names; and data/ organised by task rather than as a flat heap of modules."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ GROUPS = {"callbacks", "cell", "data", "debug", "experiment", "hparams_search", 
 GROUPS |= {"logger", "model", "paths", "task", "trainer"}
 
 
-def test_root_configs_is_the_package_configs():
-    root_configs = ROOT / "configs"
-    assert root_configs.resolve() == (PACKAGE / "configs").resolve()
-    groups = {path.name for path in root_configs.iterdir() if path.is_dir()}
-    assert groups >= GROUPS, f"configs/ lacks {sorted(GROUPS - groups)}"
-    assert {"train.yaml", "eval.yaml", "predict.yaml"} <= {p.name for p in root_configs.iterdir()}
+def test_the_configs_are_in_the_package_and_the_readme_says_so():
+    configs = PACKAGE / "configs"
+    groups = {path.name for path in configs.iterdir() if path.is_dir()}
+    assert groups >= GROUPS, f"src/rnnkit/configs/ lacks {sorted(GROUPS - groups)}"
+    assert {"train.yaml", "eval.yaml", "predict.yaml"} <= {p.name for p in configs.iterdir()}
+    root = ROOT / "configs"
+    assert not root.exists() and not root.is_symlink(), "a second configs/ at the root"
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "The configs live in `src/rnnkit/configs/`" in readme
 
 
 def test_data_is_organised_by_task():

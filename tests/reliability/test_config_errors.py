@@ -60,7 +60,10 @@ CONFIG_CASES = [
     (["+trainer.precision=half"], "trainer.precision: expected one of"),
     (["+cell.dtype=float16"], "cell.dtype: not a setting (the trainer sets the precision"),
     (["+cell.input_size=3"], "cell.input_size: not a setting (set by the task"),
-    (["+model.foo=1"], "model.foo: unknown key; expected one of: dropout, embedding_dim, pooling"),
+    (
+        ["+model.foo=1"],
+        "model.foo: unknown key; expected one of: dropout, embedding, embedding_dim, pooling",
+    ),
     (["+model.poolng=max"], "model.poolng: unknown key; did you mean model.pooling?"),
     (["+model.embeding_dim=8"], "did you mean model.embedding_dim?"),
     (["+cell.hiden_size=3"], "cell.hiden_size: unknown key; did you mean cell.hidden_size?"),

@@ -146,7 +146,11 @@ def predict_lines(folder: Path, text: str, *options: str) -> list[str]:
     return predict(cfg)
 
 
-@pytest.mark.parametrize("options", [[], ["+options.beam_size=3"]], ids=["greedy", "beam"])
+@pytest.mark.parametrize(
+    "options",
+    [[], ["options.beam_size=3", "options.length_penalty=0.8"], ["+options.beam_size=3"]],
+    ids=["greedy", "beam", "beam_with_plus"],
+)
 def test_predict_translates_digits_and_words(trained, options):
     lines = predict_lines(trained, "34", *options)
     source, arrow, translation = lines[0].partition(" → ")

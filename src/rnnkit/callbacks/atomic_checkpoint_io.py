@@ -8,9 +8,9 @@ copy into the target itself, so a kill or a full disk during it truncates ``best
 loses the previous one; a kill before it leaves the temporary file in ``/tmp``; and without an
 fsync a power cut can leave an empty file after the rename.
 
-:class:`AtomicCheckpointIO` (``trainer.plugins`` in configs/trainer/default.yaml) writes a local
-checkpoint with :func:`replace_atomically`: to a temporary file in the target's own folder,
-fsynced, then renamed over it (``os.replace``), so ``best.ckpt``, ``last.ckpt`` and any
+:class:`AtomicCheckpointIO` (``trainer.plugins`` in src/rnnkit/configs/trainer/default.yaml)
+writes a local checkpoint with :func:`replace_atomically`: to a temporary file in the target's
+own folder, fsynced, then renamed over it (``os.replace``), so ``best.ckpt``, ``last.ckpt`` and any
 ``trainer.save_checkpoint`` file is either the previous one or the new one. Temporary files that
 killed processes left in that folder are removed at the next write. Remote paths (``s3://``,
 ``gs://``, any fsspec URL) go through Lightning's own writer.

@@ -5,5 +5,6 @@ Each ``rnnkit-<command>`` is also ``python -m rnnkit.cli.<command>`` (same argum
 
 from rnnkit.cli.run_folders import register_run_dir_resolver
 
-# Before any command composes its config: configs/hydra/default.yaml names run folders with it.
+# Before any command composes its config: src/rnnkit/configs/hydra/default.yaml names run
+# folders with it.
 register_run_dir_resolver()

@@ -51,6 +51,16 @@ def current_data_target(target: Any) -> Any:
     return target
 
 
+def current_data_arguments(target: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """A stored data config with arguments renamed since it was written in their new names:
+    Tatoeba's ``file`` (and its optional folder ``path``) is ``path`` (2026-12)."""
+    if target == "rnnkit.data.translation.tatoeba.TatoebaDataModule" and "file" in config:
+        config = dict(config)
+        file, folder = Path(str(config.pop("file"))), config.pop("path", None)
+        config["path"] = str(file if file.is_absolute() or not folder else Path(folder) / file)
+    return config
+
+
 def stored_data_target(checkpoint: dict[str, Any]) -> Any:
     """The ``_target_`` of the checkpoint's data config (in the current ``data/`` layout), or
     None when it holds none (restoring the datamodule then says so)."""
@@ -94,6 +104,7 @@ def restore_datamodule(
         config = dict(checkpoint["hyper_parameters"].get("data") or {})
         if not config:
             raise ValueError("data: the checkpoint holds no data config to rebuild the data from")
+        config = current_data_arguments(current_data_target(config.get("_target_")), config)
         config.update(overrides or {})
         arguments = {k: v for k, v in config.items() if not k.startswith("_")}
         data_class = locate(current_data_target(config.get("_target_")), RnnkitDataModule, "data")

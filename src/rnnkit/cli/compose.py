@@ -15,8 +15,10 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+from rnnkit.cli.checkpoint_overrides import open_mapping_overrides
+
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-"""rnnkit's Hydra config groups (the root ``configs/`` links here)."""
+"""rnnkit's Hydra config groups, shipped inside the package (``src/rnnkit/configs/``)."""
 
 
 def compose_run(
@@ -29,6 +31,8 @@ def compose_run(
     :class:`~hydra.core.hydra_config.HydraConfig`, as inside ``@hydra.main``: so
     ``paths.output_dir`` (``${hydra:runtime.output_dir}``) resolves to ``output_dir``.
     """
+    if config_name in ("eval", "predict"):
+        overrides = open_mapping_overrides(list(overrides))
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name, overrides=overrides, return_hydra_config=True)

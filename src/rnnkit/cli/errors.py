@@ -24,6 +24,7 @@ import contextlib
 import functools
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -40,6 +41,15 @@ USER_FULL_ERROR = "RNNKIT_USER_HYDRA_FULL_ERROR"
 """The user's own ``HYDRA_FULL_ERROR``, kept while :func:`reporting_exit_codes` sets it."""
 
 log = logging.getLogger("rnnkit")
+
+RENAMED_KEYS = {
+    "data.file": "data.path (every file-backed dataset takes data.path; Tatoeba's pair file "
+    "was data.file before 2026-12)",
+}
+"""Config keys a user may still type that are now other keys: what to use instead."""
+MISSING_KEY_OVERRIDE = re.compile(
+    r"Could not override '([\w.]+)'\.\s*To append to your config use (\S+)"
+)
 
 
 class ConfigError(ValueError):
@@ -96,8 +106,23 @@ def one_line(error: BaseException) -> str:
         return f"{reason}: {error.filename}{hint}"
     message = str(error)
     if isinstance(error, HydraException):  # Hydra appends where it searched: not the culprit
-        message = message.split("Config search path:")[0]
+        message = override_hint(message.split("Config search path:")[0])
     return " ".join(message.split()) or type(error).__name__
+
+
+def override_hint(message: str) -> str:
+    """Hydra's refusal of a ``key=value`` override for a key the config does not have, said
+    in rnnkit's words (with the new name of a renamed key); other messages unchanged."""
+    match = MISSING_KEY_OVERRIDE.match(message)
+    if match is None:
+        return message
+    key, addition = match.groups()
+    if key in RENAMED_KEYS:
+        return f"{key}: not a key of this config; use {RENAMED_KEYS[key]}"
+    return (
+        f"{key}: not a key of this config (rnnkit-train ... --cfg job prints them all); "
+        f"check its spelling, or add a key the component takes but its YAML lacks with {addition}"
+    )
 
 
 def _os_error_within(error: BaseException) -> OSError | None:

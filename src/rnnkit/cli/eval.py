@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
@@ -11,6 +13,7 @@ from rnnkit.cli.checkpoint import (
     restore_task,
     stored_data_target,
 )
+from rnnkit.cli.checkpoint_overrides import open_mapping_overrides
 from rnnkit.cli.console import quiet_console
 from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
 from rnnkit.cli.run_summary import eval_summary
@@ -41,8 +44,14 @@ def _evaluate(cfg: DictConfig) -> dict[str, float]:
 
 @reporting_exit_codes
 @hydra.main(version_base="1.3", config_path="../configs", config_name="eval")
-def main(cfg: DictConfig) -> None:
+def eval_main(cfg: DictConfig) -> None:
     run_reporting_errors(evaluate, cfg)
+
+
+def main() -> None:
+    """``rnnkit-eval``: ``data.<key>=<value>`` overrides the checkpoint's data config."""
+    sys.argv[1:] = open_mapping_overrides(sys.argv[1:])
+    eval_main()
 
 
 if __name__ == "__main__":

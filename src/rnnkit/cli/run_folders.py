@@ -1,6 +1,6 @@
 """Run folders: a new one per run, never shared, and the one ``ckpt_path=last`` continues.
 
-``configs/hydra/default.yaml`` names a run's folder with the ``rnnkit_run_dir`` resolver:
+``src/rnnkit/configs/hydra/default.yaml`` names a run's folder with the ``rnnkit_run_dir`` resolver:
 ``<log_dir>/<experiment_name>/runs/<timestamp>``, created exclusively here (``mkdir`` fails if
 it exists), so two runs started in the same second get ``<timestamp>`` and ``<timestamp>_2``
 instead of sharing one (which let the second overwrite the first's ``metrics.json``). With

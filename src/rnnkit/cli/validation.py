@@ -8,9 +8,10 @@ hand:
   their ``_target_`` class's constructor (``inspect.signature``; ``**kwargs`` followed up the
   base classes), and the parameter's annotation gives the expected type (``bool``, ``int``,
   ``float``, ``str``, ``Literal[...]``, lists, ``None``).
-* ``model``: the keys of the task's shipped model config (``configs/model/<name>.yaml``, the
-  one whose ``configs/task/<name>.yaml`` names the same task class), each value of the type of
-  the shipped default (``true``/``false`` for a boolean default, an integer for an integer).
+* ``model``: the keys of the task's shipped model config (``src/rnnkit/configs/model/<name>.yaml``,
+  the one whose ``src/rnnkit/configs/task/<name>.yaml`` names the same task class), each value of
+  the type of the shipped default (``true``/``false`` for a boolean default, an integer for an
+  integer).
 
 Top-level keys are those of the command's own composition without the user's ``+`` overrides
 (:mod:`rnnkit.cli.top_level_keys`). :func:`validate_run_config` checks ``rnnkit-train``'s
@@ -41,8 +42,14 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
-from rnnkit.cli.errors import ConfigError
+from rnnkit.cli.errors import RENAMED_KEYS, ConfigError
 from rnnkit.cli.top_level_keys import check_top_level_keys
+from rnnkit.data.io.word_vectors import check_vector_size
+from rnnkit.tasks.pretrained_embeddings import (
+    EMBEDDING_SIZES,
+    embedding_config,
+    embedding_size_key,
+)
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
@@ -138,10 +145,10 @@ RANGES: dict[str, Range] = {
     "data.num_workers": Range(integer=True, low=0),
     "export_shard_examples": Range(integer=True, low=1, optional=True),
     "export_shard_multiple": Range(integer=True, low=1),
-    "options.beam_size": Range(integer=True, low=1),
+    "options.beam_size": Range(integer=True, low=1, optional=True),
     "options.max_length": Range(integer=True, low=1, optional=True),
-    "options.max_new_tokens": Range(integer=True, low=1),
-    "options.temperature": Range(low=0, open_low=True),
+    "options.max_new_tokens": Range(integer=True, low=1, optional=True),
+    "options.temperature": Range(low=0, open_low=True, optional=True),
     "options.top_k": Range(integer=True, low=1, optional=True),
     "options.top_p": Range(low=0, high=1, open_low=True, optional=True),
 }
@@ -170,6 +177,7 @@ def validate_run_config(cfg: DictConfig) -> None:
             check_ranges(task[part], prefix=f"task.{part}")
     check_model(config.get("model") or {}, task.get("_target_"))
     check_ranges(config.get("model") or {}, prefix="model")
+    check_pretrained_embeddings(config.get("model") or {})
     check_data(config.get("data") or {})
 
 
@@ -385,6 +393,8 @@ def check_keys(
 
 
 def unknown_key_message(full: str, name: str, known: Iterable[str], key: str) -> str:
+    if full in RENAMED_KEYS:
+        return f"{full}: unknown key; use {RENAMED_KEYS[full]}"
     known = list(known)
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     if close:
@@ -492,6 +502,34 @@ def check_model(model: dict[str, Any], task_target: Any) -> None:
             raise ConfigError(f"{key}: expected {describe(expected)}, got {value!r}")
 
 
+def check_pretrained_embeddings(model: dict[str, Any]) -> None:
+    """``model.embedding`` and ``model.source_embedding`` (``{pretrained, freeze}``): their keys,
+    and a ``pretrained`` file that exists with vectors of the embedding's size (read from its
+    first line), before any data is read."""
+    for name in EMBEDDING_SIZES:
+        if name not in model:
+            continue
+        key = f"model.{name}"
+        try:
+            config = embedding_config(model[name], key)
+        except ValueError as error:
+            raise ConfigError(str(error)) from None
+        if config["pretrained"] is None:
+            continue
+        if not Path(config["pretrained"]).expanduser().is_file():
+            raise FileNotFoundError(
+                f"{key}.pretrained: {config['pretrained']}: no such word vectors file"
+            )
+        size_key = embedding_size_key(model, name)
+        size = model.get(size_key.removeprefix("model."))
+        try:
+            check_vector_size(config["pretrained"], size, size_key, f"{key}.pretrained")
+        except ValueError as error:
+            if str(error).startswith(f"{key}.pretrained:"):  # a size that differs: the config's
+                raise ConfigError(str(error)) from None
+            raise  # the file's own problem (empty, binary): exit 1
+
+
 def _default_type(default: Any) -> Any:
     """The annotation a shipped default stands for (None: not checked)."""
     if isinstance(default, bool):
@@ -506,8 +544,9 @@ def _default_type(default: Any) -> Any:
 
 
 def shipped_model_defaults(task_target: Any) -> dict[str, Any] | None:
-    """The keys and defaults of ``configs/model/<name>.yaml`` where ``configs/task/<name>.yaml``
-    has ``_target_: task_target``; None when no shipped task config names it."""
+    """The keys and defaults of ``src/rnnkit/configs/model/<name>.yaml`` where
+    ``src/rnnkit/configs/task/<name>.yaml`` has ``_target_: task_target``; None when no shipped
+    task config names it."""
     for task_file in sorted((CONFIG_DIR / "task").glob("*.yaml")):
         task = yaml.safe_load(task_file.read_text()) or {}
         if task.get("_target_") == task_target:

@@ -17,7 +17,8 @@
 
 At the top level, :mod:`~rnnkit.data.datamodule` is the base class every datamodule extends
 (splits, loaders, fitted artifacts) and :mod:`~rnnkit.data.builtin` finds the built-in datasets
-by name. Each datamodule has one ``data=<name>`` config in ``configs/data/``. Imports flow from
-the task packages to ``io`` and the top level, never between task packages, and ``data`` never
-imports models: sizes (vocabulary, labels, features) reach the model through the task.
+by name. Each datamodule has one ``data=<name>`` config in ``src/rnnkit/configs/data/``.
+Imports flow from the task packages to ``io`` and the top level, never between task packages,
+and ``data`` never imports models: sizes (vocabulary, labels, features) reach the model through
+the task.
 """

@@ -207,7 +207,8 @@ def _decoder_layers(model: dict[str, Any], num_layers: object) -> object:
             "model.decoder.bidirectional: a decoder generates left to right and cannot be "
             f"bidirectional, got {decoder['bidirectional']!r}"
         )
-    return decoder.get("num_layers", num_layers)
+    layers = decoder.get("num_layers")  # null: the cell's
+    return num_layers if layers is None else layers
 
 
 def _horizon(model: dict[str, Any], config: DictConfig) -> int:

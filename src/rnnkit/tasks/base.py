@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,16 @@ from rnnkit.tasks.checkpoint_file import (
     check_state_dict,
     read_checkpoint,
 )
+from rnnkit.tasks.pretrained_embeddings import (
+    PretrainedEmbedding,
+    coverage_record,
+    load_pretrained,
+    pretrained_embedding,
+)
 
 __all__ = ["CHECKPOINT_KEY", "RecurrentTask"]
+
+log = logging.getLogger(__name__)
 
 
 class RecurrentTask(pl.LightningModule):
@@ -37,8 +46,8 @@ class RecurrentTask(pl.LightningModule):
     pickled objects and load with ``torch.load(weights_only=True)``:
 
     Args:
-        cell: the recurrent layer's config (``configs/cell/*.yaml``).
-        model: the pattern's hyperparameters (``configs/model/*.yaml``).
+        cell: the recurrent layer's config (``src/rnnkit/configs/cell/*.yaml``).
+        model: the pattern's hyperparameters (``src/rnnkit/configs/model/*.yaml``).
         data_spec: sizes from the datamodule (vocabulary size, labels, ...).
         optimizer: a ``_partial_`` optimizer config, completed with the parameters here.
         scheduler: optional ``_partial_`` LR scheduler config, with optional ``monitor`` and
@@ -69,6 +78,9 @@ class RecurrentTask(pl.LightningModule):
         check_optimization(optimizer, scheduler)
         # The loggers get the run's comparable hparams from rnnkit-train, not these dicts.
         self.save_hyperparameters(logger=False)
+        self.pretrained_embeddings: list[PretrainedEmbedding] = []
+        self.embedding_coverage: dict[str, dict[str, Any]] = {}
+        self._embeddings_started = False  # pretrained vectors copied in, or weights loaded
         self.model = self.build_model(dict(model), dict(data_spec))
         self.artifacts: dict[str, Any] = {}
 
@@ -78,6 +90,36 @@ class RecurrentTask(pl.LightningModule):
     def build_recurrent(self, input_size: int, **overrides: Any) -> Recurrent:
         """The recurrent layer described by the ``cell`` config, batch-first."""
         return build_recurrent(dict(self.hparams.cell), input_size, **overrides)
+
+    def word_embedding(
+        self,
+        embedding: nn.Embedding,
+        config: Any,
+        key: str = "model.embedding",
+        vocabulary: str = "vocab",
+        size_key: str = "model.embedding_dim",
+    ) -> nn.Embedding:
+        """Declare ``embedding`` as started from the pretrained vectors its ``key`` config
+        (``{pretrained, freeze}``) names, for the words of ``datamodule.<vocabulary>``; frozen
+        now if asked, filled when training starts (:meth:`on_fit_start`). Returns it."""
+        entry = pretrained_embedding(config, key, embedding, vocabulary, size_key)
+        self.pretrained_embeddings.append(entry)
+        return embedding
+
+    def on_fit_start(self) -> None:
+        """Copy in the pretrained word vectors (:mod:`rnnkit.tasks.pretrained_embeddings`),
+        unless the weights came from a checkpoint (resumed or loaded)."""
+        if self._embeddings_started or self.trainer.ckpt_path:
+            return
+        datamodule = getattr(self.trainer, "datamodule", None)
+        for entry in self.pretrained_embeddings:
+            if entry.pretrained is None:
+                continue
+            vectors = load_pretrained(entry, datamodule)
+            self.embedding_coverage[entry.key] = coverage_record(vectors)
+            if self.trainer.is_global_zero:
+                log.info("%s: %s", entry.key, vectors.coverage())
+        self._embeddings_started = True
 
     # ---- metrics ------------------------------------------------------------------------
 
@@ -186,6 +228,7 @@ class RecurrentTask(pl.LightningModule):
             if self.trainer.state.fn == "fit":
                 check_resumable(checkpoint, source)
         self.artifacts = checkpoint.get(CHECKPOINT_KEY, {}).get("artifacts", {})
+        self._embeddings_started = True  # the checkpoint's embeddings, not the vectors file
 
     # ---- loading -----------------------------------------------------------------------
 

@@ -22,6 +22,10 @@ from rnnkit.tasks.base import RecurrentTask
 class SentimentTask(RecurrentTask):
     """Embedding → recurrent layer → pooling → linear classifier, trained with cross entropy.
 
+    ``model`` keys: ``embedding_dim``, ``pooling``, ``dropout``, ``embedding`` (``pretrained``:
+    a word vectors file to start the embedding from; ``freeze``; see
+    :mod:`rnnkit.tasks.pretrained_embeddings`).
+
     Metrics: accuracy and macro-F1 per split; each validation epoch logs a confusion matrix
     figure and a few classified sentences to TensorBoard.
     """
@@ -29,8 +33,9 @@ class SentimentTask(RecurrentTask):
     task = "sentiment"
 
     def build_model(self, model: dict[str, Any], spec: dict[str, Any]) -> nn.Module:
-        embedding = nn.Embedding(
-            spec["vocab_size"], model["embedding_dim"], padding_idx=spec["pad_index"]
+        embedding = self.word_embedding(
+            nn.Embedding(spec["vocab_size"], model["embedding_dim"], padding_idx=spec["pad_index"]),
+            model.get("embedding"),
         )
         rnn = self.build_recurrent(model["embedding_dim"])
         num_classes = spec["num_classes"]

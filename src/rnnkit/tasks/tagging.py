@@ -33,7 +33,9 @@ class TaggingTask(RecurrentTask):
     ``model`` keys: ``embedding_dim``, ``dropout``, ``crf`` (true: a linear-chain CRF trained by
     its negative log-likelihood and decoded by Viterbi; false: independent per-token softmax),
     ``crf_constraints`` (default true: with BIO or BIOES tags the CRF forbids the transitions the
-    scheme does not allow, such as ``O`` → ``I-PER``), ``char_features`` (below).
+    scheme does not allow, such as ``O`` → ``I-PER``), ``char_features`` (below), ``embedding``
+    (``pretrained``: a word vectors file to start the word embedding from; ``freeze``; see
+    :mod:`rnnkit.tasks.pretrained_embeddings`).
 
     Character features (Lample et al. 2016), ``model.char_features``: ``enabled`` (default
     false), ``embedding_dim`` (25) and ``hidden_size`` (25) of a character BiLSTM
@@ -65,8 +67,11 @@ class TaggingTask(RecurrentTask):
         self.char_embedding: WordCharacterEmbedding | None = None
         embedding: nn.Module | None = None
         if chars is None:
-            embedding = nn.Embedding(
-                spec["vocab_size"], model["embedding_dim"], padding_idx=spec["pad_index"]
+            embedding = self.word_embedding(
+                nn.Embedding(
+                    spec["vocab_size"], model["embedding_dim"], padding_idx=spec["pad_index"]
+                ),
+                model.get("embedding"),
             )
             rnn = self.build_recurrent(model["embedding_dim"])
         else:
@@ -88,6 +93,7 @@ class TaggingTask(RecurrentTask):
                 if str(error).partition(":")[0] in CHAR_FEATURE_DEFAULTS:
                     raise ValueError(f"model.char_features.{error}") from None
                 raise
+            self.word_embedding(self.char_embedding.word_embedding, model.get("embedding"))
             rnn = self.build_recurrent(self.char_embedding.embedding_dim)
         metrics = {
             "acc": MulticlassAccuracy(
@@ -230,9 +236,12 @@ class TaggingTask(RecurrentTask):
 
 
 def char_features_config(config: Any, spec: dict[str, Any]) -> dict[str, Any] | None:
-    """The checked ``model.char_features`` with defaults filled in, or None when disabled."""
+    """The checked ``model.char_features`` with defaults filled in, or None when disabled.
+
+    Character ids from the data (``char_vocab_size`` in ``spec``) without character features
+    in the model would be read and never used: that is an error, as is the reverse."""
     if config is None:
-        return None
+        return _without_char_features(spec)
     if not isinstance(config, dict):
         raise ValueError(
             f"model.char_features: expected a mapping such as {{enabled: true}}, got {config!r}"
@@ -249,7 +258,7 @@ def char_features_config(config: Any, spec: dict[str, Any]) -> dict[str, Any] | 
             f"model.char_features.enabled: expected true or false, got {config['enabled']!r}"
         )
     if not config["enabled"]:
-        return None
+        return _without_char_features(spec)
     if config["encoder"] not in CHAR_ENCODERS:
         raise ValueError(
             f"model.char_features.encoder: expected one of {CHAR_ENCODERS}, got "
@@ -262,3 +271,13 @@ def char_features_config(config: Any, spec: dict[str, Any]) -> dict[str, Any] | 
             "character features, such as CoNLLDataModule or CoNLLUDataModule)"
         )
     return config
+
+
+def _without_char_features(spec: dict[str, Any]) -> None:
+    """None, after checking the data brings no character ids the model would not use."""
+    if "char_vocab_size" in spec:
+        raise ValueError(
+            "data.char_features: true, but model.char_features.enabled is false, so the "
+            "character ids would be read and never used; set model.char_features.enabled=true "
+            "(or data.char_features=false)"
+        )

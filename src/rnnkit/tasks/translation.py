@@ -16,6 +16,7 @@ from rnnkit.patterns.seq2seq import Generation, Seq2Seq
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
 from rnnkit.tasks.base import RecurrentTask
 from rnnkit.tasks.building import build_recurrent
+from rnnkit.tasks.pretrained_embeddings import embedding_config, embedding_size_key
 
 SCHEDULE_INTERVALS = ("epoch", "step")
 SCHEDULE_KEYS = ("kind", "start", "end", "decay_steps", "k")
@@ -40,6 +41,9 @@ class TranslationTask(RecurrentTask):
       (``kind``, ``start``, ``end``, ``decay_steps``, ``k``) and ``interval``: ``epoch`` (the
       schedule's step is the epoch index) or ``step`` (the optimiser step).
     * ``max_decode_length``: most generated tokens in validation (default ``2 * S + 10``).
+    * ``source_embedding`` (encoder) and ``embedding`` (decoder): ``pretrained``, a word
+      vectors file for that side's vocabulary, and ``freeze``
+      (:mod:`rnnkit.tasks.pretrained_embeddings`).
 
     Logged: ``train/loss`` (per step) and ``train/teacher_forcing_ratio`` (per epoch); for val
     and test ``loss`` (teacher-forced), ``loss_free_running`` (the decoder fed its own greedy
@@ -67,7 +71,7 @@ class TranslationTask(RecurrentTask):
             compute_groups=False,
         )
         self.make_split_metrics(metrics)
-        return Seq2Seq(
+        seq2seq = Seq2Seq(
             encoder,
             decoder,
             spec["source_vocab_size"],
@@ -82,12 +86,27 @@ class TranslationTask(RecurrentTask):
             dropout=model.get("dropout", 0.0),
             tie_embeddings=model.get("tie_embeddings", False),
         )
+        self.word_embedding(
+            seq2seq.source_embedding,
+            model.get("source_embedding"),
+            key="model.source_embedding",
+            vocabulary="source_vocab",
+            size_key=embedding_size_key(model, "source_embedding"),
+        )
+        target = embedding_config(model.get("embedding"), "model.embedding")
+        if target["freeze"] and model.get("tie_embeddings", False):
+            raise ValueError(
+                "model.embedding.freeze: with tie_embeddings=true the output layer shares the "
+                "target embedding and would be frozen too; set one of them false"
+            )
+        self.word_embedding(seq2seq.decoder.embedding, target, vocabulary="target_vocab")
+        return seq2seq
 
     def build_decoder(
         self, overrides: dict[str, Any], embedding_dim: int, input_feeding: bool
     ) -> Recurrent:
         """The ``cell`` config with ``bidirectional=False`` and ``overrides`` applied."""
-        overrides = dict(overrides)
+        overrides = {k: v for k, v in overrides.items() if v is not None}  # null: the cell's
         if overrides.get("bidirectional", False) is not False:
             raise ValueError(
                 "model.decoder.bidirectional: a decoder generates left to right, one token at a "
@@ -252,7 +271,7 @@ class TranslationTask(RecurrentTask):
 
 def make_teacher_forcing(config: dict[str, Any] | None) -> tuple[TeacherForcingSchedule, str]:
     """The schedule and its interval from ``model.teacher_forcing`` (None: always 1.0)."""
-    config = dict(config or {"kind": "constant", "start": 1.0})
+    config = {k: v for k, v in (config or {"kind": "constant"}).items() if v is not None}
     interval = config.pop("interval", "epoch")
     if interval not in SCHEDULE_INTERVALS:
         raise ValueError(

@@ -139,7 +139,27 @@ def test_missing_file_is_named(tmp_path):
         module(tmp_path / "deu.txt").setup()
 
 
-def test_file_relative_to_path(tmp_path):
-    write(tmp_path)
-    dm = TatoebaDataModule("deu.txt", path=str(tmp_path), val_ratio=0.2, test_ratio=0.2)
+def test_path_is_the_pair_file(tmp_path):
+    file = write(tmp_path)
+    dm = TatoebaDataModule(path=str(file), val_ratio=0.2, test_ratio=0.2)
     assert len(all_pairs(dm)) == len(PAIRS)
+
+
+def test_the_former_file_argument_is_refused_naming_data_path(tmp_path):
+    file = write(tmp_path)
+    with pytest.raises(ValueError) as error:
+        TatoebaDataModule(path=str(file), file="deu.txt")
+    assert str(error.value) == (
+        "file: renamed; the pair file is data.path, as for every file-backed dataset "
+        "(use data.path=deu.txt)"
+    )
+
+
+def test_a_folder_as_path_names_the_file_to_point_at(tmp_path):
+    write(tmp_path)
+    with pytest.raises(FileNotFoundError) as error:
+        module(tmp_path).setup()
+    assert str(error.value) == (
+        f"{tmp_path}: a folder; point data.path at the pair file in it "
+        f"(e.g. data.path={tmp_path / 'deu.txt'})"
+    )

@@ -9,7 +9,7 @@ from typing import Any
 
 from rnnkit.data.captioning.caption_files import ImageCaptionFilesDataModule
 from rnnkit.data.datamodule import SPLITS
-from rnnkit.data.io.reading import BadLinePolicy
+from rnnkit.data.io.reading import BadLinePolicy, check_data_folder
 from rnnkit.data.io.tokenizers import WordPunctTokenizer
 
 KARPATHY_SPLITS = {"train": "train", "restval": "train", "val": "val", "test": "test"}
@@ -133,6 +133,7 @@ class COCOCaptionsDataModule(ImageCaptionFilesDataModule):
         """``{image file name: its captions (token lists)}`` of a COCO captions file, in the
         order of its ``images`` list; images without captions are left out (warned)."""
         if not file.is_file():
+            check_data_folder(self.path, "the COCO annotations and images")
             raise FileNotFoundError(
                 f"{file}: not found; put the COCO captions annotations there (from "
                 "annotations_trainval2014.zip) or point data.path at their folder"

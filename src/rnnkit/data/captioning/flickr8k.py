@@ -10,7 +10,7 @@ from rnnkit.data.captioning.caption_files import ImageCaptionFilesDataModule
 from rnnkit.data.datamodule import SPLITS
 from rnnkit.data.io.download import check_download, needs_download
 from rnnkit.data.io.download import download as download_file
-from rnnkit.data.io.reading import BadLinePolicy, read_lines
+from rnnkit.data.io.reading import BadLinePolicy, check_data_folder, read_lines
 
 FLICKR8K_TEXT_URL = (
     "https://github.com/jbrownlee/Datasets/releases/download/Flickr8k/Flickr8k_text.zip"
@@ -119,6 +119,7 @@ class Flickr8kDataModule(ImageCaptionFilesDataModule):
         first if asked to."""
         if self._checked_files:
             return
+        check_data_folder(self.path, "the Flickr8k files")
         hint = "put the Flickr8k files there (or point data.path at their folder)"
         missing = self._missing_text()
         # With download=true, files of an extraction without its completion marker (a run

@@ -53,7 +53,7 @@ from rnnkit.data.forecasting.time_gaps import (
 from rnnkit.data.io.csv_chunks import CsvChunk, read_csv_chunks
 from rnnkit.data.io.download import check_download
 from rnnkit.data.io.download import download as download_file
-from rnnkit.data.io.reading import BadLinePolicy, check_on_bad_line, location
+from rnnkit.data.io.reading import BadLinePolicy, check_data_folder, check_on_bad_line, location
 
 SPLIT_MODES = ("ratio", "rows")
 """The values of ``split``: ``ratio`` (``split_ratios``) or ``rows`` (``split_rows``)."""
@@ -316,6 +316,8 @@ class CSVSeriesDataModule(ForecastingDataModule):
         if self.download:
             download_file(self.url, self.sha256, self.file.parent, filename=self.file.name)
             return
+        if self.file != self.path:
+            check_data_folder(self.path, f"{self.file.name}")
         fetch = f", or set data.download=true to fetch {self.url}" if self.url else ""
         raise FileNotFoundError(
             f"{self.file}: not found; put the file there (or point data.path at it){fetch}"

@@ -93,6 +93,17 @@ def too_long(limit: int) -> str:
     )
 
 
+def check_data_folder(folder: Path | None, contents: str) -> None:
+    """Refuse a ``data.path`` that is a file where the folder of ``contents`` (e.g.
+    ``"train_file=train.csv"``) is expected, naming the folder to use instead of reporting the
+    file name doubled (``X.csv/X.csv: not found``)."""
+    if folder is not None and folder.is_file():
+        raise NotADirectoryError(
+            f"data.path: {folder} is a file, but data.path is the folder of {contents}; set "
+            f"data.path={folder.parent}"
+        )
+
+
 def location(path: str | Path, line_number: int | None = None) -> str:
     """``"<path>, line <n>"`` (or just the path), the prefix of every bad-line message."""
     return f"{path}, line {line_number}" if line_number is not None else str(path)

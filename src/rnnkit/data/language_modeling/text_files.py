@@ -11,7 +11,13 @@ from typing import Any
 
 from rnnkit.data.io.download import check_download
 from rnnkit.data.io.download import download as download_file
-from rnnkit.data.io.reading import UTF8_BOM, BadLinePolicy, check_on_bad_line, read_line_chunks
+from rnnkit.data.io.reading import (
+    UTF8_BOM,
+    BadLinePolicy,
+    check_data_folder,
+    check_on_bad_line,
+    read_line_chunks,
+)
 from rnnkit.data.language_modeling.datamodule import LanguageModelingDataModule
 
 TINY_SHAKESPEARE_URL = (
@@ -160,6 +166,7 @@ class TextFilesDataModule(LanguageModelingDataModule):
         if not file.is_file() and self.download and name == self.files["train"]:
             download_file(self.url, self.sha256, self.path, filename=Path(name).name)
         if not file.is_file():
+            check_data_folder(self.path, f"the text files ({name})")
             hint = " (or set data.download=true)" if self.url and not self.download else ""
             raise FileNotFoundError(2, f"text file not found{hint}", str(file))
         return file

@@ -18,6 +18,7 @@ from rnnkit.data.io.download import download as download_file
 from rnnkit.data.io.reading import (
     BadLinePolicy,
     carved_mask,
+    check_data_folder,
     check_fraction,
     check_on_bad_line,
     read_lines,
@@ -114,6 +115,7 @@ class IMDBDataModule(TextClassificationDataModule):
             raise FileNotFoundError(
                 f"{self.path / 'aclImdb'}: not found after extracting {self.url}"
             )
+        check_data_folder(self.path, "aclImdb/")
         raise FileNotFoundError(
             f"{self.path / 'aclImdb'}: not found; expected aclImdb/train/{{pos,neg}} and "
             f"aclImdb/test/{{pos,neg}} in {self.path} (extract aclImdb_v1.tar.gz there, or set "

@@ -22,6 +22,7 @@ from rnnkit.data.io.reading import (
     BadLinePolicy,
     LineChunk,
     carved_mask,
+    check_data_folder,
     check_fraction,
     check_on_bad_line,
     decode_lines,
@@ -225,6 +226,7 @@ class TextTableDataModule(TextClassificationDataModule):
                     f"contain it.{self.missing_hint}"
                 )
         if missing:
+            check_data_folder(self.path, f"train_file={self.train_file}")
             fetch = f" or set data.download=true to fetch {self.url}" if self.url else ""
             raise FileNotFoundError(
                 f"{missing[0]}: not found; put the file there (or point data.path at its "

@@ -29,6 +29,7 @@ from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
 from rnnkit.data.io.reading import (
     BadLinePolicy,
     LineChunk,
+    check_data_folder,
     check_fraction,
     check_on_bad_line,
     decode_lines,
@@ -244,6 +245,7 @@ class TaggingFilesDataModule(CharacterFeaturesMixin, TaggingDataModule):
     def _file(self, name: str | Path, argument: str) -> Path:
         file = self.resolve(name)
         if not file.is_file():
+            check_data_folder(self.path, f"{argument}={name}")
             raise FileNotFoundError(
                 f"{file}: not found ({argument}); put the file there or point data.path at its "
                 "folder"

@@ -211,6 +211,13 @@ class BuiltinTranslationDataModule(TranslationDataModule):
         num_test: int = 1000,
         **kwargs: Any,
     ) -> None:
+        for fixed in ("source_tokenizer", "target_tokenizer", "lowercase"):
+            if fixed in kwargs:
+                raise ValueError(
+                    f"{fixed}: the built-in number words come tokenised and lower-cased, so it "
+                    f"cannot apply, got {kwargs[fixed]!r} (data=tatoeba or data=multi30k "
+                    "tokenise raw text)"
+                )
         super().__init__(**kwargs)
         self.data_seed = data_seed
         self.sizes = {"max_number": max_number, "num_val": num_val, "num_test": num_test}

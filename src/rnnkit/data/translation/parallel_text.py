@@ -17,6 +17,7 @@ from torch.utils.data import DataLoader, Sampler
 from rnnkit.data.datamodule import SPLITS
 from rnnkit.data.io.reading import (
     BadLinePolicy,
+    check_data_folder,
     check_fraction,
     check_on_bad_line,
     read_lines,
@@ -288,6 +289,7 @@ class ParallelTextDataModule(TextPairDataModule):
         files = self.files(self.prefixes[split])
         for file in files:
             if not file.is_file():
+                check_data_folder(self.path, f"{split}_prefix={self.prefixes[split]!r}")
                 raise FileNotFoundError(
                     f"{file}: not found ({split}_prefix={self.prefixes[split]!r}); put the file "
                     "there or point data.path at its folder"

@@ -73,8 +73,8 @@ class TatoebaDataModule(TextPairDataModule):
     followed by more pairs.
 
     Args:
-        file: the pair file (relative to ``path`` when given).
-        path: optional folder of ``file``.
+        path: the pair file (``data.path``, as every file-backed dataset; ``data.file`` before
+            2026-12, now refused with that hint).
         reverse: translate from the second column to the first (``deu.txt`` is English then
             German: ``reverse=true`` gives German -> English).
         val_ratio, test_ratio, split_seed: the deterministic split
@@ -88,17 +88,21 @@ class TatoebaDataModule(TextPairDataModule):
 
     def __init__(
         self,
-        file: str,
-        path: str | None = None,
+        path: str,
         reverse: bool = False,
         val_ratio: float = 0.1,
         test_ratio: float = 0.1,
         split_seed: int = 0,
         **kwargs: Any,
     ) -> None:
+        if "file" in kwargs:
+            raise ValueError(
+                f"file: renamed; the pair file is data.path, as for every file-backed dataset "
+                f"(use data.path={kwargs['file']})"
+            )
         super().__init__(**kwargs)
-        if not isinstance(file, (str, Path)) or not str(file):
-            raise ValueError(f"file: expected the path of a tab-separated pair file, got {file!r}")
+        if not isinstance(path, (str, Path)) or not str(path):
+            raise ValueError(f"path: expected the path of a tab-separated pair file, got {path!r}")
         if not isinstance(reverse, bool):
             raise ValueError(f"reverse: expected true or false, got {reverse!r}")
         self.val_ratio = check_fraction(val_ratio, "val_ratio")
@@ -108,8 +112,7 @@ class TatoebaDataModule(TextPairDataModule):
                 f"test_ratio: val_ratio + test_ratio must leave pairs to train on (< 1), got "
                 f"{val_ratio} + {test_ratio}"
             )
-        file = Path(str(file)).expanduser()
-        self.file = file if file.is_absolute() or path is None else Path(str(path)) / file
+        self.file = Path(str(path)).expanduser()
         self.reverse = reverse
         self.split_seed = split_seed
         self._split_of: dict[str, str] | None = None
@@ -119,10 +122,15 @@ class TatoebaDataModule(TextPairDataModule):
         return [self.file]
 
     def _check_file(self) -> None:
+        if self.file.is_dir():
+            raise FileNotFoundError(
+                f"{self.file}: a folder; point data.path at the pair file in it (e.g. "
+                f"data.path={self.file / 'deu.txt'})"
+            )
         if not self.file.is_file():
             raise FileNotFoundError(
                 f"{self.file}: not found; put the pair file there (e.g. deu.txt from "
-                "manythings.org/anki) or point data.file at it"
+                "manythings.org/anki) or point data.path at it"
             )
 
     def read_pairs(self) -> Iterator[dict[str, Any]]:
