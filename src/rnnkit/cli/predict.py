@@ -1,10 +1,17 @@
-"""``rnnkit-predict ckpt_path=... input=...``: human-readable predictions on raw input."""
+"""``rnnkit-predict ckpt_path=... input=...``: human-readable predictions on raw input.
+
+``experiment=<name>`` instead of ``ckpt_path`` uses that experiment's latest trained model
+(:mod:`rnnkit.cli.experiment_checkpoint`). A task that generates from nothing (music) needs
+no ``input``; ``output_file`` and ``steps`` are its options as well.
+"""
 
 from __future__ import annotations
 
+import sys
+
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rnnkit.cli.checkpoint import (
     load_checkpoint,
@@ -12,11 +19,26 @@ from rnnkit.cli.checkpoint import (
     restore_task,
     stored_data_target,
 )
-from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
+from rnnkit.cli.errors import (
+    ConfigError,
+    config_key,
+    reporting_exit_codes,
+    run_reporting_errors,
+)
+from rnnkit.cli.experiment_checkpoint import experiment_arguments, experiment_checkpoint
 from rnnkit.cli.validation import check_data_overrides, validate_checkpoint_command
+
+# Top-level keys of predict.yaml that are options of the task's predict_raw when set.
+OPTION_KEYS = ("output_file", "steps")
 
 
 def predict(cfg: DictConfig) -> list[str]:
+    with open_dict(cfg):
+        if OmegaConf.is_missing(cfg, "ckpt_path") and cfg.get("from_experiment"):
+            cfg.ckpt_path = experiment_checkpoint(cfg.paths.log_dir, str(cfg.from_experiment))
+        without_input = OmegaConf.is_missing(cfg, "input")
+        if without_input:  # the task may generate from nothing (see below)
+            del cfg["input"]
     validate_checkpoint_command(cfg)  # every value checked before the checkpoint is read
     checkpoint = load_checkpoint(cfg.ckpt_path)
     data = OmegaConf.to_container(cfg.data, resolve=True)
@@ -25,8 +47,18 @@ def predict(cfg: DictConfig) -> list[str]:
     with config_key("data"):
         datamodule = restore_datamodule(checkpoint, data, source=cfg.ckpt_path)
     with config_key("input"):
-        batch = datamodule.batch_from_raw(str(cfg.input))
+        if not without_input:
+            batch = datamodule.batch_from_raw(str(cfg.input))
+        elif hasattr(datamodule, "batch_without_input"):
+            batch = datamodule.batch_without_input()
+        else:
+            raise ConfigError("input: missing; the command needs input=<value>")
     options = OmegaConf.to_container(cfg.options, resolve=True)
+    for key in OPTION_KEYS:
+        if cfg.get(key) is not None:
+            if key in options:
+                raise ConfigError(f"{key}: given twice, as {key} and as options.{key}")
+            options[key] = cfg[key]
     with torch.no_grad(), config_key("options"):
         lines = task.predict_raw(batch, datamodule, **options)
     for line in lines:
@@ -36,8 +68,14 @@ def predict(cfg: DictConfig) -> list[str]:
 
 @reporting_exit_codes
 @hydra.main(version_base="1.3", config_path="../configs", config_name="predict")
-def main(cfg: DictConfig) -> None:
+def predict_main(cfg: DictConfig) -> None:
     run_reporting_errors(predict, cfg)
+
+
+def main() -> None:
+    """``rnnkit-predict``: ``experiment=<name>`` first becomes ``from_experiment=<name>``."""
+    sys.argv[1:] = experiment_arguments(sys.argv[1:])
+    predict_main()
 
 
 if __name__ == "__main__":
