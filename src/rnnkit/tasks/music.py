@@ -167,8 +167,12 @@ class MusicTask(RecurrentTask):
         if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
             raise ValueError(f"steps: expected a positive integer, got {steps!r}")
         temperature = options.get("temperature", 1.0)
-        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)):
-            raise ValueError(f"temperature: expected a number >= 0, got {temperature!r}")
+        if (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, (int, float))
+            or temperature <= 0
+        ):
+            raise ValueError(f"temperature: expected a number > 0, got {temperature!r}")
         tempo = options.get("tempo", 100)
         if isinstance(tempo, bool) or not isinstance(tempo, (int, float)) or tempo <= 0:
             raise ValueError(f"tempo: expected beats per minute above 0, got {tempo!r}")

@@ -30,19 +30,23 @@ MAX_ROLL_FILE_BYTES = 1 << 30
 """A larger file is refused before it is read."""
 
 
+class RefusedPickle(pickle.UnpicklingError):
+    """A pickle that names a class or function (or a persistent id): not plain data."""
+
+
 class DataOnlyUnpickler(pickle.Unpickler):
     """An unpickler that builds no object but the protocol's own containers and scalars:
     ``find_class`` (every class or function a pickle names, ``os.system`` included) and
     ``persistent_load`` refuse."""
 
     def find_class(self, module: str, name: str) -> Any:
-        raise pickle.UnpicklingError(
+        raise RefusedPickle(
             f"it names {module}.{name}; a piano-roll pickle may hold only dicts, lists, "
             f"tuples, ints and strings"
         )
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError(
+        raise RefusedPickle(
             "it holds a persistent id; a piano-roll pickle may hold only dicts, lists, tuples, "
             "ints and strings"
         )
@@ -54,9 +58,17 @@ def read_data_pickle(path: Path) -> Any:
     data = _read_bytes(path)
     try:
         return DataOnlyUnpickler(io.BytesIO(data), encoding="latin1").load()
-    except pickle.UnpicklingError as error:
+    except RefusedPickle as error:
         raise ValueError(f"{path}: refused to unpickle: {error}") from None
-    except (EOFError, ValueError, TypeError, IndexError, KeyError, AttributeError) as error:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+        AttributeError,
+    ) as error:
         raise ValueError(
             f"{path}: not a readable pickle ({error or type(error).__name__})"
         ) from None
