@@ -18,7 +18,7 @@ from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.errors import EXIT_DATA_ERROR, exit_code, one_line
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
-from rnnkit.data.music.midi import read_midi
+from rnnkit.data.music.midi import read_midi, write_midi
 from rnnkit.data.music.piano_roll import roll_from_pitches
 
 SMALL = [
@@ -147,8 +147,6 @@ def test_predict_composes_a_midi_file_music21_reads_back(trained, tmp_path):
 
 def test_predict_by_experiment_name_continues_a_seed(trained, tmp_path):
     seed = [[48, 52, 55, 60], [48, 52, 55, 64], [53, 57, 60, 65], [53, 57, 60, 69]]
-    from rnnkit.data.music.midi import write_midi
-
     seed_file = write_midi(seed, tmp_path / "seed.mid")
     output = tmp_path / "continued.mid"
     (line,) = predict_with(
