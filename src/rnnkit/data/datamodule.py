@@ -90,6 +90,9 @@ class RnnkitDataModule(pl.LightningDataModule):
     # Raw examples per preparation chunk (one unit of work for an encoding process); a
     # datamodule whose raw examples are large (pieces of a text file) sets fewer.
     prepare_chunk: int = 4096
+    # Whether encoding reads the fitted artifacts (vocabularies, label maps): then a datamodule
+    # restored from a checkpoint prepares its own cache, keyed by them as well.
+    encoding_uses_artifacts: bool = True
 
     def __init__(
         self,
@@ -324,7 +327,7 @@ class RnnkitDataModule(pl.LightningDataModule):
         if not files:
             return None
         settings = self.preparation_settings()
-        if self.fitted:  # restored from a checkpoint: encode with its vocabularies
+        if self.fitted and self.encoding_uses_artifacts:  # restored: encode with its vocabularies
             settings = {**settings, "artifacts": self.artifacts()}
         name = type(self).__name__
         return PreparedCache(self.cache_dir, name, cache_key(name, settings, files))

@@ -113,6 +113,11 @@ def test_the_prepared_cache_holds_the_same_examples(roll_json, tmp_path):
     again = MusicFilesDataModule(path=str(path), transpose=1, cache_dir=tmp_path / "cache")
     again.setup("fit")  # read from the cache: the file is not parsed again
     assert again.artifacts() == memory.artifacts()
+    # A checkpoint's datamodule (fitted state restored) reads the same prepared folder.
+    restored = MusicFilesDataModule(path=str(path), transpose=1, cache_dir=tmp_path / "cache")
+    restored.restore(memory.artifacts())
+    restored.setup("test")
+    assert restored.preparation["folder"] == cached.preparation["folder"]
     for split in ("train", "val", "test"):
         expected = all_examples(memory, split)
         for other in (cached, again):
