@@ -1,7 +1,7 @@
 """Draw a trained music model's pictures for the docs and compose a MIDI sample.
 
     .venv/bin/python scripts/music_samples.py <run>/checkpoints/best.ckpt \
-        [--output-dir docs/images] [--midi docs/samples/jsb_chorales_gru.mid] [--steps 64]
+        [--output-dir docs/images] [--midi docs/samples/jsb_chorales_lstm.mid] [--steps 64]
 
 Writes ``piano_roll_test.png`` (the first test chorale above the model's probabilities of each
 key, the picture TensorBoard shows as ``val/piano_roll``), ``piano_roll_generated.png`` (a piece
@@ -42,7 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("checkpoint")
     parser.add_argument("--output-dir", default="docs/images")
-    parser.add_argument("--midi", default="docs/samples/jsb_chorales_gru.mid")
+    parser.add_argument("--midi", default="docs/samples/jsb_chorales_lstm.mid")
     parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--temperature", type=float, default=1.0)
