@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 
 from rnnkit.cli.checkpoint import load_checkpoint, restore_datamodule, restore_task
-from rnnkit.data.music.midi import read_midi, write_midi
+from rnnkit.data.music.midi import read_midi_notes, write_midi
 from rnnkit.figures.piano_roll import piano_roll_figure
 
 MAX_BYTES = 120_000
@@ -80,15 +80,19 @@ def main() -> None:
         output / "piano_roll_generated.png",
     )
     midi = write_midi(composed, arguments.midi)
-    steps = read_midi(midi)
-    score = music21.converter.parse(midi)
-    notes = score.flatten().notes
-    pitches = sorted({p.midi for n in notes for p in n.pitches})
-    assert pitches == sorted({p for step in steps for p in step}), "music21 read other notes"
+    score = music21.converter.parse(midi).stripTies()
+    parsed = sorted(
+        (float(n.offset), float(n.offset + n.quarterLength), p.midi)
+        for n in score.flatten().notes
+        for p in n.pitches
+    )
+    written = sorted((float(a), float(b), p) for p, a, b in read_midi_notes(midi))
+    assert parsed == written, "music21 read other notes than the file holds"
+    pitches = sorted({p for _, _, p in parsed})
     print(
-        f"{midi}: music21 parsed {len(notes)} notes and chords over {score.highestTime:g} "
-        f"quarter notes, pitches {pitches[0]}-{pitches[-1]}; test piece {name}: "
-        f"{length} steps"
+        f"{midi}: music21 parsed the {len(parsed)} notes written, over {score.highestTime:g} "
+        f"quarter notes in {len(score.parts)} voices, pitches {pitches[0]}-{pitches[-1]}; "
+        f"test piece {name}: {length} steps"
     )
 
 

@@ -18,7 +18,7 @@ from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.errors import EXIT_DATA_ERROR, exit_code, one_line
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
-from rnnkit.data.music.midi import read_midi, write_midi
+from rnnkit.data.music.midi import read_midi, read_midi_notes, write_midi
 from rnnkit.data.music.piano_roll import roll_from_pitches
 
 SMALL = [
@@ -130,9 +130,14 @@ def test_predict_composes_a_midi_file_music21_reads_back(trained, tmp_path):
     assert line.startswith(f"wrote {output}: 24 steps composed from nothing")
     steps = read_midi(output)
     assert 1 <= len(steps) <= 24 and sum(map(len, steps)) > 0
-    score = music21.converter.parse(output)
-    pitches = sorted({p.midi for n in score.flatten().notes for p in n.pitches})
-    assert pitches == sorted({p for step in steps for p in step})
+    # music21 reads the same notes: pitch, onset and end in quarter notes.
+    score = music21.converter.parse(output).stripTies()
+    parsed = sorted(
+        (float(n.offset), float(n.offset + n.quarterLength), p.midi)
+        for n in score.flatten().notes
+        for p in n.pitches
+    )
+    assert parsed == sorted((float(a), float(b), p) for p, a, b in read_midi_notes(output))
     # The same seed composes the same piece.
     again = tmp_path / "again.mid"
     predict_with(

@@ -128,3 +128,29 @@ def test_not_a_midi_file_is_named(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(ValueError, match=r"broken\.mid: not a readable MIDI file"):
         read_midi(path)
+
+
+def test_dense_chords_are_written_one_voice_per_track_and_music21_reads_them(tmp_path):
+    import music21
+
+    rng = np.random.default_rng(5)
+    roll = (rng.random((24, 88)) < 0.08).astype(np.float32)  # about 7 keys per step
+    path = write_midi(roll, tmp_path / "dense.mid")
+    midi = mido.MidiFile(path)
+    assert len(midi.tracks) - 1 == int(roll.sum(axis=1).max())  # a tempo track, then voices
+    for track in midi.tracks[1:]:  # no two notes overlap within a voice
+        sounding = 0
+        for message in track:
+            if message.type == "note_on" and message.velocity:
+                sounding += 1
+                assert sounding == 1
+            elif message.type in ("note_on", "note_off"):
+                sounding -= 1
+    score = music21.converter.parse(path).stripTies()
+    assert score.highestTime == 24
+    parsed = sorted(
+        (float(n.offset), float(n.offset + n.quarterLength), p.midi)
+        for n in score.flatten().notes
+        for p in n.pitches
+    )
+    assert parsed == sorted((float(a), float(b), p) for p, a, b in read_midi_notes(path))

@@ -6,8 +6,8 @@ note-on of velocity 0) on the same track and channel, and the roll samples which
 each step's onset (:func:`~rnnkit.data.music.piano_roll.sample_notes`). Channel 10 (index 9)
 holds percussion, whose numbers are drums rather than pitches: it is skipped.
 
-Writing makes one track with a tempo: each run of consecutive steps in which a key is on
-becomes one note, so reading the file back at the same resolution gives the same roll.
+Writing makes a tempo track and one track per voice: each run of consecutive steps in which a
+key is on becomes one note, so reading the file back at the same resolution gives the same roll.
 """
 
 from __future__ import annotations
@@ -94,34 +94,49 @@ def write_midi(
     tempo_bpm: float = 100.0,
     velocity: int = 80,
 ) -> Path:
-    """Write a roll ``(T, 88)`` (or its time steps of pitches) as a one-track MIDI file, each
-    run of consecutive on-steps of a key one note; returns ``path``."""
+    """Write a roll ``(T, 88)`` (or its time steps of pitches) as a MIDI file, each run of
+    consecutive on-steps of a key one note; returns ``path``.
+
+    Notes are dealt to tracks (voices) so that none overlaps another in its track: a track per
+    simultaneous note at the roll's busiest step, as a score has a part per voice (music21 reads
+    a dense chord texture in one track into measures of the wrong length)."""
     mido = _mido()
     roll = _as_roll(roll)
     step_ticks = TICKS_PER_BEAT // steps_per_beat
-    events: list[tuple[int, int, str, int]] = []  # (tick, order: offs first, type, pitch)
     padded = np.vstack([np.zeros((1, NUM_KEYS)), roll, np.zeros((1, NUM_KEYS))]) > 0
     changes = np.diff(padded.astype(np.int8), axis=0)  # +1: starts at t, -1: ends at t
-    for t, key in zip(*np.nonzero(changes)):
-        kind = "note_on" if changes[t, key] > 0 else "note_off"
-        events.append(
-            (int(t) * step_ticks, 0 if kind == "note_off" else 1, kind, LOWEST_PITCH + int(key))
-        )
-    events.sort()
-    track = mido.MidiTrack()
-    track.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0))
-    track.append(mido.Message("program_change", program=0, channel=0, time=0))
-    now = 0
-    for tick, _, kind, pitch in events:
-        track.append(
-            mido.Message(
-                kind, note=pitch, velocity=velocity if kind == "note_on" else 0, time=tick - now
+    starts = sorted(zip(*np.nonzero(changes > 0)))  # (step, key) by onset, then pitch
+    notes = []  # (start, end, pitch)
+    for t, key in starts:
+        end = t + int(np.argmax(changes[t + 1 :, key] < 0)) + 1
+        notes.append((int(t), end, LOWEST_PITCH + int(key)))
+    voices: list[list[tuple[int, int, int]]] = []
+    for note in notes:  # the first voice free at the note's onset (interval partitioning)
+        voice = next((v for v in voices if v[-1][1] <= note[0]), None)
+        if voice is None:
+            voices.append([note])
+        else:
+            voice.append(note)
+    midi = mido.MidiFile(type=1, ticks_per_beat=TICKS_PER_BEAT)
+    conductor = mido.MidiTrack()
+    conductor.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(tempo_bpm), time=0))
+    conductor.append(mido.MetaMessage("time_signature", numerator=4, denominator=4, time=0))
+    midi.tracks.append(conductor)
+    for voice in voices:
+        track = mido.MidiTrack()
+        track.append(mido.Message("program_change", program=0, channel=0, time=0))
+        now = 0
+        for start, end, pitch in voice:
+            track.append(
+                mido.Message(
+                    "note_on", note=pitch, velocity=velocity, time=start * step_ticks - now
+                )
             )
-        )
-        now = tick
-    track.append(mido.MetaMessage("end_of_track", time=0))
-    midi = mido.MidiFile(type=0, ticks_per_beat=TICKS_PER_BEAT)
-    midi.tracks.append(track)
+            track.append(
+                mido.Message("note_off", note=pitch, velocity=0, time=(end - start) * step_ticks)
+            )
+            now = end * step_ticks
+        midi.tracks.append(track)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     midi.save(path)
