@@ -21,6 +21,7 @@ from PIL import Image
 
 from rnnkit.cli.checkpoint import load_checkpoint, restore_datamodule, restore_task
 from rnnkit.data.music.midi import read_midi_notes, write_midi
+from rnnkit.data.music.scores import score_notes
 from rnnkit.figures.piano_roll import piano_roll_figure
 
 MAX_BYTES = 120_000
@@ -81,14 +82,9 @@ def main() -> None:
     )
     midi = write_midi(composed, arguments.midi)
     score = music21.converter.parse(midi).stripTies()
-    parsed = sorted(
-        (float(n.offset), float(n.offset + n.quarterLength), p.midi)
-        for n in score.flatten().notes
-        for p in n.pitches
-    )
-    written = sorted((float(a), float(b), p) for p, a, b in read_midi_notes(midi))
-    assert parsed == written, "music21 read other notes than the file holds"
-    pitches = sorted({p for _, _, p in parsed})
+    parsed = sorted(score_notes(score))
+    assert parsed == sorted(read_midi_notes(midi)), "music21 read other notes than the file holds"
+    pitches = sorted({p for p, _, _ in parsed})
     print(
         f"{midi}: music21 parsed the {len(parsed)} notes written, over {score.highestTime:g} "
         f"quarter notes in {len(score.parts)} voices, pitches {pitches[0]}-{pitches[-1]}; "

@@ -20,6 +20,7 @@ from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
 from rnnkit.data.music.midi import read_midi, read_midi_notes, write_midi
 from rnnkit.data.music.piano_roll import roll_from_pitches
+from rnnkit.data.music.scores import score_notes
 
 SMALL = [
     "experiment=jsb_chorales",
@@ -131,13 +132,8 @@ def test_predict_composes_a_midi_file_music21_reads_back(trained, tmp_path):
     steps = read_midi(output)
     assert 1 <= len(steps) <= 24 and sum(map(len, steps)) > 0
     # music21 reads the same notes: pitch, onset and end in quarter notes.
-    score = music21.converter.parse(output).stripTies()
-    parsed = sorted(
-        (float(n.offset), float(n.offset + n.quarterLength), p.midi)
-        for n in score.flatten().notes
-        for p in n.pitches
-    )
-    assert parsed == sorted((float(a), float(b), p) for p, a, b in read_midi_notes(output))
+    parsed = score_notes(music21.converter.parse(output).stripTies())
+    assert sorted(parsed) == sorted(read_midi_notes(output))
     # The same seed composes the same piece.
     again = tmp_path / "again.mid"
     predict_with(

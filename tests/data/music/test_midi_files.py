@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import mido
+import music21
 import numpy as np
 import pytest
 
 from rnnkit.data.music.midi import read_midi, read_midi_notes, write_midi
 from rnnkit.data.music.piano_roll import roll_from_pitches
+from rnnkit.data.music.scores import score_notes
 
 
 def write_messages(path, tracks, ticks_per_beat=96, file_type=1):
@@ -131,8 +133,6 @@ def test_not_a_midi_file_is_named(tmp_path, content):
 
 
 def test_dense_chords_are_written_one_voice_per_track_and_music21_reads_them(tmp_path):
-    import music21
-
     rng = np.random.default_rng(5)
     roll = (rng.random((24, 88)) < 0.08).astype(np.float32)  # about 7 keys per step
     path = write_midi(roll, tmp_path / "dense.mid")
@@ -148,9 +148,4 @@ def test_dense_chords_are_written_one_voice_per_track_and_music21_reads_them(tmp
                 sounding -= 1
     score = music21.converter.parse(path).stripTies()
     assert score.highestTime == 24
-    parsed = sorted(
-        (float(n.offset), float(n.offset + n.quarterLength), p.midi)
-        for n in score.flatten().notes
-        for p in n.pitches
-    )
-    assert parsed == sorted((float(a), float(b), p) for p, a, b in read_midi_notes(path))
+    assert sorted(score_notes(score)) == sorted(read_midi_notes(path))
