@@ -20,6 +20,10 @@ def uses_real_data(name: str) -> bool:
     )
 
 
+# Experiments whose built-in data takes minutes to prepare in full: a few files of each split.
+QUICK_DATA = {"jsb_chorales": ["data.limit_files=2"]}
+
+
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_experiment_runs_under_fast_dev_run(make_config, experiment):
     # fast_dev_run takes one batch per split: keep batches small.
@@ -28,6 +32,7 @@ def test_experiment_runs_under_fast_dev_run(make_config, experiment):
         "debug=fast_dev_run",
         "num_threads=1",
         "data.batch_size=8",
+        *QUICK_DATA.get(experiment, []),
     ]
     cfg = make_config(overrides + [f"paths.data_root={SHARED_DATA}"])
     data_config = OmegaConf.to_container(cfg.data, resolve=True)

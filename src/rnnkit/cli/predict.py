@@ -1,4 +1,9 @@
-"""``rnnkit-predict ckpt_path=... input=...``: human-readable predictions on raw input."""
+"""``rnnkit-predict ckpt_path=... input=...``: human-readable predictions on raw input.
+
+``experiment=<name>`` instead of ``ckpt_path`` uses that experiment's latest trained model
+(:mod:`rnnkit.cli.experiment_checkpoint`). A task that generates from nothing (music) needs
+no ``input``; ``output_file`` and ``steps`` are its options as well.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import sys
 
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rnnkit.cli.checkpoint import (
     load_checkpoint,
@@ -15,11 +20,26 @@ from rnnkit.cli.checkpoint import (
     stored_data_target,
 )
 from rnnkit.cli.checkpoint_overrides import open_mapping_overrides
-from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
+from rnnkit.cli.errors import (
+    ConfigError,
+    config_key,
+    reporting_exit_codes,
+    run_reporting_errors,
+)
+from rnnkit.cli.experiment_checkpoint import experiment_arguments, experiment_checkpoint
 from rnnkit.cli.validation import check_data_overrides, validate_checkpoint_command
+
+# Top-level keys of predict.yaml that are options of the task's predict_raw when set.
+OPTION_KEYS = ("output_file", "steps")
 
 
 def predict(cfg: DictConfig) -> list[str]:
+    with open_dict(cfg):
+        if OmegaConf.is_missing(cfg, "ckpt_path") and cfg.get("from_experiment"):
+            cfg.ckpt_path = experiment_checkpoint(cfg.paths.log_dir, str(cfg.from_experiment))
+        without_input = OmegaConf.is_missing(cfg, "input")
+        if without_input:  # the task may generate from nothing (see below)
+            del cfg["input"]
     validate_checkpoint_command(cfg)  # every value checked before the checkpoint is read
     checkpoint = load_checkpoint(cfg.ckpt_path)
     data = OmegaConf.to_container(cfg.data, resolve=True)
@@ -28,13 +48,23 @@ def predict(cfg: DictConfig) -> list[str]:
     with config_key("data"):
         datamodule = restore_datamodule(checkpoint, data, source=cfg.ckpt_path)
     with config_key("input"):
-        batch = datamodule.batch_from_raw(str(cfg.input))
+        if not without_input:
+            batch = datamodule.batch_from_raw(str(cfg.input))
+        elif hasattr(datamodule, "batch_without_input"):
+            batch = datamodule.batch_without_input()
+        else:
+            raise ConfigError("input: missing; the command needs input=<value>")
     # null options are the task's defaults: only the ones set reach the task.
     options = {
         name: value
         for name, value in OmegaConf.to_container(cfg.options, resolve=True).items()
         if value is not None
     }
+    for key in OPTION_KEYS:
+        if cfg.get(key) is not None:
+            if key in options:
+                raise ConfigError(f"{key}: given twice, as {key} and as options.{key}")
+            options[key] = cfg[key]
     with torch.no_grad(), config_key("options"):
         lines = task.predict_raw(batch, datamodule, **options)
     for line in lines:
@@ -49,8 +79,9 @@ def predict_main(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """``rnnkit-predict``: ``data.<key>=<value>`` overrides the checkpoint's data config."""
-    sys.argv[1:] = open_mapping_overrides(sys.argv[1:])
+    """``rnnkit-predict``: ``experiment=<name>`` first becomes ``from_experiment=<name>``, and
+    ``data.<key>=<value>`` overrides the checkpoint's data config."""
+    sys.argv[1:] = open_mapping_overrides(experiment_arguments(sys.argv[1:]))
     predict_main()
 
 

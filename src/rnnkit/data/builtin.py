@@ -15,6 +15,7 @@ translation    English → German number words (seq2seq)      ``source``, ``targ
 captioning     handwritten digit strips → spoken digits     ``image``, ``caption``, ...
 forecasting    Mauna Loa CO2 / sunspots                     ``dates``, ``values``, ...
 language_model character-level LM on stdlib source          ``name``, ``text``
+music          Bach chorales (music21's corpus) as piano rolls ``name``, ``pitches``
 ============== ============================================ ======================================
 
 Use the same ``seed`` for all three splits of a dataset: splits are disjoint within a seed.
@@ -34,6 +35,7 @@ PACKAGES = {
     "captioning": "captioning",
     "forecasting": "forecasting",
     "language_model": "language_modeling",
+    "music": "music",
 }
 """Built-in dataset name -> the task package under ``rnnkit.data`` whose ``builtin`` makes it."""
 

@@ -90,6 +90,10 @@ class RnnkitDataModule(pl.LightningDataModule):
     # Raw examples per preparation chunk (one unit of work for an encoding process); a
     # datamodule whose raw examples are large (pieces of a text file) sets fewer.
     prepare_chunk: int = 4096
+    # Whether encoding reads the fitted artifacts (vocabularies, label maps): then a datamodule
+    # restored from a checkpoint reads the training run's cache only when it fitted the same
+    # ones, and otherwise prepares its own, keyed by them as well; False: it reads the run's.
+    encoding_uses_artifacts: bool = True
 
     def __init__(
         self,
@@ -331,6 +335,8 @@ class RnnkitDataModule(pl.LightningDataModule):
             # ones (evaluating the run's own checkpoint); otherwise another key is prepared.
             unfitted = getattr(self, "_unfitted_settings", settings)
             trained = PreparedCache(self.cache_dir, name, cache_key(name, unfitted, files))
+            if not self.encoding_uses_artifacts:  # any fitted state encodes alike
+                return trained
             if trained.complete and _json(trained.artifacts()) == _json(self.artifacts()):
                 return trained
             settings = {**settings, "artifacts": self.artifacts()}

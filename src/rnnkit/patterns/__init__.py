@@ -8,7 +8,8 @@
 | many-to-many, synchronous | a sequence → one output per step | :class:`SequenceTagger` |
 | many-to-many, encoder-decoder | a sequence → another sequence | :class:`Seq2Seq` |
 
-Plus the task-shaped heads :class:`LanguageModel` and :class:`Forecaster`, the
+Plus the task-shaped heads :class:`LanguageModel`, :class:`Forecaster` and
+:class:`PianoRollModel` (many-to-many with a multi-label output: music), the
 :class:`CRF`, attention modules, and the shared decoding in :mod:`rnnkit.patterns.decoding`.
 Plain PyTorch: no Lightning or Hydra needed.
 """
@@ -34,6 +35,7 @@ from rnnkit.patterns.language_model import LanguageModel
 from rnnkit.patterns.many_to_one import ManyToOne
 from rnnkit.patterns.one_to_many import OneToMany
 from rnnkit.patterns.one_to_one import OneToOne
+from rnnkit.patterns.piano_roll import PianoRollModel
 from rnnkit.patterns.seq2seq import Seq2Seq
 from rnnkit.patterns.sequence_tagger import SequenceTagger
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule, use_teacher_forcing
@@ -51,6 +53,7 @@ __all__ = [
     "ManyToOne",
     "OneToMany",
     "OneToOne",
+    "PianoRollModel",
     "Seq2Seq",
     "SequenceTagger",
     "StepDecoder",
