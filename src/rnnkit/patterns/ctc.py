@@ -50,8 +50,8 @@ class CTC(nn.Module):
         features ─▶ stack k frames ─▶ rnn ─▶ dropout ─▶ Linear ─▶ log_softmax
         (N, T, F)   (N, T/k, k*F)         (N, T/k, D*H)         (N, T/k, C)
 
-    Time subsampling by ``k`` concatenates each ``k`` consecutive frames into one step (the
-    last group padded with zeros), so the recurrent layer runs ``k`` times fewer steps (Sak
+    Time subsampling by ``k`` concatenates each ``k`` consecutive frames into one step (frames
+    past a sequence's length, and the last group's missing frames, are zeros), so the recurrent layer runs ``k`` times fewer steps (Sak
     et al. 2015). The output needs at least as many steps as the target has labels, plus one
     per doubled label; a target that cannot fit gives an infinite loss, which is zeroed
     (``zero_infinity``) rather than allowed to poison training.
@@ -125,6 +125,9 @@ class CTC(nn.Module):
         if lengths is None:
             lengths = torch.full((batch,), steps, dtype=torch.long)
         lengths = check_lengths(lengths, batch, steps).cpu()
+        if self.subsampling > 1:  # the last group of a sequence must not see its padding
+            real = mask_from_lengths(lengths.to(features.device), steps)
+            features = features.masked_fill(~real.unsqueeze(-1), 0.0)
         stacked = self.stack_frames(features)
         out_lengths = self.output_lengths(lengths)
         outputs, _ = run_recurrent(self.rnn, stacked, out_lengths)
