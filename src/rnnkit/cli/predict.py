@@ -1,10 +1,15 @@
-"""``rnnkit-predict ckpt_path=... input=...``: human-readable predictions on raw input."""
+"""``rnnkit-predict ckpt_path=... input=...``: human-readable predictions on raw input.
+
+``experiment=<name>`` instead of ``ckpt_path`` reads the best checkpoint of that experiment's
+newest run; ``input_file=`` is another name for ``input=``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from rnnkit.cli.checkpoint import (
     load_checkpoint,
@@ -12,11 +17,21 @@ from rnnkit.cli.checkpoint import (
     restore_task,
     stored_data_target,
 )
-from rnnkit.cli.errors import config_key, reporting_exit_codes, run_reporting_errors
+from rnnkit.cli.errors import ConfigError, config_key, reporting_exit_codes, run_reporting_errors
+from rnnkit.cli.run_folders import latest_run_dir
 from rnnkit.cli.validation import check_data_overrides, validate_checkpoint_command
 
 
 def predict(cfg: DictConfig) -> list[str]:
+    with open_dict(cfg):  # experiment= and input_file= stand for ckpt_path= and input=
+        if cfg.get("experiment") and not cfg.ckpt_path:
+            runs = Path(cfg.paths.log_dir) / str(cfg.experiment) / "runs"
+            best = Path("checkpoints") / "best.ckpt"
+            cfg.ckpt_path = str(latest_run_dir(runs, best, "experiment") / best)
+        if cfg.get("input_file") is not None:
+            if cfg.input is not None:
+                raise ConfigError("input_file: give input or input_file, not both")
+            cfg.input = cfg.input_file
     validate_checkpoint_command(cfg)  # every value checked before the checkpoint is read
     checkpoint = load_checkpoint(cfg.ckpt_path)
     data = OmegaConf.to_container(cfg.data, resolve=True)
