@@ -1,10 +1,12 @@
 """``rnnkit-predict ckpt_path=... input=...``: human-readable predictions on raw input.
 
 ``experiment=<name>`` instead of ``ckpt_path`` reads the best checkpoint of that experiment's
-newest run; ``input_file=`` is another name for ``input=``."""
+newest run (Hydra would take ``experiment`` for the config group of that name: the command line
+passes it on as ``from_experiment=<name>``); ``input_file=`` is another name for ``input=``."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import hydra
@@ -24,8 +26,8 @@ from rnnkit.cli.validation import check_data_overrides, validate_checkpoint_comm
 
 def predict(cfg: DictConfig) -> list[str]:
     with open_dict(cfg):  # experiment= and input_file= stand for ckpt_path= and input=
-        if cfg.get("experiment") and not cfg.ckpt_path:
-            runs = Path(cfg.paths.log_dir) / str(cfg.experiment) / "runs"
+        if cfg.get("from_experiment") and not cfg.ckpt_path:
+            runs = Path(cfg.paths.log_dir) / str(cfg.from_experiment) / "runs"
             best = Path("checkpoints") / "best.ckpt"
             cfg.ckpt_path = str(latest_run_dir(runs, best, "experiment") / best)
         if cfg.get("input_file") is not None:
@@ -51,8 +53,19 @@ def predict(cfg: DictConfig) -> list[str]:
 
 @reporting_exit_codes
 @hydra.main(version_base="1.3", config_path="../configs", config_name="predict")
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> None:
     run_reporting_errors(predict, cfg)
+
+
+def main() -> None:
+    """``rnnkit-predict``, with ``experiment=<name>`` passed on as ``from_experiment=<name>``."""
+    sys.argv[1:] = [
+        f"from_experiment={argument.partition('=')[2]}"
+        if argument.startswith("experiment=")
+        else argument
+        for argument in sys.argv[1:]
+    ]
+    run()
 
 
 if __name__ == "__main__":

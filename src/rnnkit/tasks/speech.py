@@ -50,9 +50,11 @@ class SpeechTask(RecurrentTask):
         except (TypeError, ValueError) as error:
             raise ValueError(f"model.spec_augment: {error}") from None
         subsampling = model.get("subsampling", 1)
+        if isinstance(subsampling, bool) or not isinstance(subsampling, int) or subsampling < 1:
+            raise ValueError(f"model.subsampling: expected a positive integer, got {subsampling!r}")
         try:
             ctc = CTC(
-                self.build_recurrent(spec["num_features"] * int(subsampling)),
+                self.build_recurrent(spec["num_features"] * subsampling),
                 spec["num_labels"],
                 blank=spec["blank_index"],
                 subsampling=subsampling,

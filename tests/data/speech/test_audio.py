@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnkit.data.speech.audio import read_audio, resample, write_wav
+from rnnkit.data.speech.audio import AudioFileError, read_audio, resample, write_wav
 from speech_audio import digit_tone
 from speech_audio import write_wav as write_pcm_wav
 
@@ -40,17 +40,17 @@ def test_resampling_keeps_a_tone_at_its_frequency():
 
 
 def test_resampling_up_is_refused_naming_the_source():
-    with pytest.raises(ValueError, match=r"low.wav: sample rate 4000 Hz is below the model's 8000"):
+    with pytest.raises(AudioFileError, match=r"low.wav: sample rate 4000 Hz is below the model's 8000"):
         resample(np.zeros(10, np.float32), 4000, 8000, "low.wav")
 
 
 def test_a_truncated_wav_is_refused_naming_it(tmp_path):
     whole = write_pcm_wav(tmp_path / "whole.wav", digit_tone(1)).read_bytes()
     (tmp_path / "cut.wav").write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(ValueError, match=r"cut.wav: truncated WAV: its header declares 2400 bytes"):
+    with pytest.raises(AudioFileError, match=r"cut.wav: truncated WAV: its header declares 2400 bytes"):
         read_audio(tmp_path / "cut.wav")
     (tmp_path / "header.wav").write_bytes(whole[:30])
-    with pytest.raises(ValueError, match=r"header.wav: truncated WAV: no 'data' chunk"):
+    with pytest.raises(AudioFileError, match=r"header.wav: truncated WAV: no 'data' chunk"):
         read_audio(tmp_path / "header.wav")
 
 
@@ -64,14 +64,14 @@ def test_a_truncated_wav_is_refused_naming_it(tmp_path):
 )
 def test_a_file_that_is_not_audio_is_refused_naming_it(tmp_path, content, message):
     (tmp_path / "notes.wav").write_bytes(content)
-    with pytest.raises(ValueError, match=rf"notes.wav: {message}"):
+    with pytest.raises(AudioFileError, match=rf"notes.wav: {message}"):
         read_audio(tmp_path / "notes.wav")
 
 
 def test_no_samples_or_too_many_channels_are_refused(tmp_path):
-    with pytest.raises(ValueError, match="silent.wav: holds no audio samples"):
+    with pytest.raises(AudioFileError, match="silent.wav: holds no audio samples"):
         read_audio(write_pcm_wav(tmp_path / "silent.wav", np.zeros(0, np.float32)))
-    with pytest.raises(ValueError, match="surround.wav: 6 channels; expected mono or stereo"):
+    with pytest.raises(AudioFileError, match="surround.wav: 6 channels; expected mono or stereo"):
         read_audio(write_pcm_wav(tmp_path / "surround.wav", digit_tone(2), channels=6))
     with pytest.raises(FileNotFoundError, match="audio file not found"):
         read_audio(tmp_path / "missing.wav")

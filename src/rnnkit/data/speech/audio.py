@@ -1,8 +1,9 @@
 """Reading audio files: soundfile (libsndfile) for the formats, checks for what it lets through.
 
-:func:`read_audio` returns mono float32 samples and their rate, or raises a ValueError whose
-one line names the file: not audio at all, a WAV whose data chunk is cut short (libsndfile
-reads what is there without a word), no samples, or more channels than it can use.
+:func:`read_audio` returns mono float32 samples and their rate, or raises an
+:class:`AudioFileError` whose one line names the file: not audio at all, a WAV whose data chunk
+is cut short (libsndfile reads what is there without a word), no samples, or more channels
+than it can use.
 :func:`resample` converts to the rate the model was trained at with a polyphase filter
 (scipy), refusing to invent a band the recording never had.
 
@@ -19,6 +20,14 @@ from pathlib import Path
 import numpy as np
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".aiff", ".aif")
+
+
+class AudioFileError(OSError):
+    """An audio file rnnkit cannot use (not audio, truncated, empty, a sample rate or channel
+    count it cannot use). An ``OSError``: bad input data, which the commands report in one
+    line with exit code 1, like a missing or unreadable file."""
+
+
 MAX_CHANNELS = 2
 """Mono is used as is, stereo is averaged to mono; more channels are refused (which mix of a
 surround recording is the speech is not ours to guess)."""
@@ -39,7 +48,7 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
 
     Raises:
         FileNotFoundError: no file at ``path``.
-        ValueError: ``"<path>: ..."`` for a file that is not audio, a truncated WAV, a file
+        AudioFileError: ``"<path>: ..."`` for a file that is not audio, a truncated WAV, a file
             with no samples, or more than :data:`MAX_CHANNELS` channels.
     """
     path = Path(path)
@@ -51,21 +60,21 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
         samples, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
     except (RuntimeError, OSError) as error:  # soundfile's errors derive from RuntimeError
         message = str(error).replace(f"Error opening {str(path)!r}: ", "")
-        raise ValueError(f"{path}: cannot read it as audio ({message})") from None
+        raise AudioFileError(f"{path}: cannot read it as audio ({message})") from None
     frames, channels = samples.shape
     if channels > MAX_CHANNELS:
-        raise ValueError(
+        raise AudioFileError(
             f"{path}: {channels} channels; expected mono or stereo (stereo is averaged)"
         )
     if frames == 0:
-        raise ValueError(f"{path}: holds no audio samples")
+        raise AudioFileError(f"{path}: holds no audio samples")
     mono = samples[:, 0] if channels == 1 else samples.mean(axis=1)
     return np.ascontiguousarray(mono, dtype=np.float32), int(rate)
 
 
 def check_wav_complete(path: Path) -> None:
-    """Raise a ValueError naming ``path`` when it is a RIFF/WAVE file whose ``data`` chunk
-    declares more bytes than the file holds (a copy or download cut short). Other formats,
+    """Raise an :class:`AudioFileError` naming ``path`` when it is a RIFF/WAVE file whose
+    ``data`` chunk declares more bytes than the file holds (a copy or download cut short). Other formats,
     and WAVs written as streams (data size 0 or 0xFFFFFFFF), are left to libsndfile."""
     with open(path, "rb") as stream:
         header = stream.read(12)
@@ -79,13 +88,13 @@ def check_wav_complete(path: Path) -> None:
             if chunk_id == b"data":
                 available = size - position - 8
                 if chunk_size not in (0, 0xFFFFFFFF) and chunk_size > available:
-                    raise ValueError(
+                    raise AudioFileError(
                         f"{path}: truncated WAV: its header declares {chunk_size} bytes of "
                         f"audio, the file holds {available}"
                     )
                 return
             position += 8 + chunk_size + (chunk_size & 1)
-    raise ValueError(f"{path}: truncated WAV: no 'data' chunk before the end of the file")
+    raise AudioFileError(f"{path}: truncated WAV: no 'data' chunk before the end of the file")
 
 
 def resample(samples: np.ndarray, rate: int, target_rate: int, source: str = "audio") -> np.ndarray:
@@ -96,12 +105,12 @@ def resample(samples: np.ndarray, rate: int, target_rate: int, source: str = "au
     model learned to use.
 
     Raises:
-        ValueError: ``"<source>: ..."`` for a rate below ``target_rate`` or not positive.
+        AudioFileError: ``"<source>: ..."`` for a rate below ``target_rate`` or not positive.
     """
     if rate == target_rate:
         return samples
     if rate < target_rate:
-        raise ValueError(
+        raise AudioFileError(
             f"{source}: sample rate {rate} Hz is below the model's {target_rate} Hz "
             f"(data.sample_rate); expected a recording at {target_rate} Hz or more"
         )
