@@ -7,6 +7,7 @@
 | many-to-one | a sequence → one output | :class:`ManyToOne` |
 | many-to-many, synchronous | a sequence → one output per step | :class:`SequenceTagger` |
 | many-to-many, encoder-decoder | a sequence → another sequence | :class:`Seq2Seq` |
+| many-to-many, without alignment | a long sequence → a shorter labelling (CTC) | :class:`CTC` |
 
 Plus the task-shaped heads :class:`LanguageModel` and :class:`Forecaster`, the
 :class:`CRF`, attention modules, and the shared decoding in :mod:`rnnkit.patterns.decoding`.
@@ -22,6 +23,8 @@ from rnnkit.patterns.attention import (
 )
 from rnnkit.patterns.bridge import Bridge
 from rnnkit.patterns.crf import CRF, allowed_transitions
+from rnnkit.patterns.ctc import CTC, CTCOutput
+from rnnkit.patterns.ctc_decoding import ctc_greedy_decode, ctc_prefix_beam_search
 from rnnkit.patterns.decoding import (
     DecodeResult,
     StepDecoder,
@@ -40,6 +43,8 @@ from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule, use_teacher_
 
 __all__ = [
     "CRF",
+    "CTC",
+    "CTCOutput",
     "AdditiveAttention",
     "Attention",
     "Bridge",
@@ -57,6 +62,8 @@ __all__ = [
     "TeacherForcingSchedule",
     "allowed_transitions",
     "beam_search",
+    "ctc_greedy_decode",
+    "ctc_prefix_beam_search",
     "greedy_decode",
     "make_attention",
     "sample_decode",

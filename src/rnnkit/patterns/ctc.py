@@ -51,10 +51,11 @@ class CTC(nn.Module):
         (N, T, F)   (N, T/k, k*F)         (N, T/k, D*H)         (N, T/k, C)
 
     Time subsampling by ``k`` concatenates each ``k`` consecutive frames into one step (frames
-    past a sequence's length, and the last group's missing frames, are zeros), so the recurrent layer runs ``k`` times fewer steps (Sak
-    et al. 2015). The output needs at least as many steps as the target has labels, plus one
-    per doubled label; a target that cannot fit gives an infinite loss, which is zeroed
-    (``zero_infinity``) rather than allowed to poison training.
+    past a sequence's length, and the last group's missing frames, are zeros), so the
+    recurrent layer runs ``k`` times fewer steps (Sak et al. 2015). The output needs at least
+    as many steps as the target has labels, plus one per doubled label; a target that cannot
+    fit gives an infinite loss, which is zeroed (``zero_infinity``) rather than allowed to
+    poison training.
 
     Args:
         rnn: a built :class:`rnnkit.Recurrent` (any cell, bidirectional or not) whose
@@ -83,7 +84,9 @@ class CTC(nn.Module):
         check_positive_int("num_labels", num_labels)
         check_positive_int("subsampling", subsampling)
         if num_labels < 2:
-            raise ValueError(f"num_labels: expected the blank and at least one label, got {num_labels}")
+            raise ValueError(
+                f"num_labels: expected the blank and at least one label, got {num_labels}"
+            )
         if isinstance(blank, bool) or not isinstance(blank, int) or not 0 <= blank < num_labels:
             raise ValueError(f"blank: expected an index in [0, {num_labels}), got {blank!r}")
         if rnn.input_size % subsampling:

@@ -18,6 +18,7 @@ list of label indices per sequence, blanks removed.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple
 
@@ -138,16 +139,20 @@ def ctc_prefix_beam_search(
     return hypotheses
 
 
-def _search(steps: list[list[float]], beam_size: int, blank: int, threshold: float) -> CTCHypothesis:
+def _entry(grown: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...]) -> list[float]:
+    """``[p_b, p_nb]`` of ``prefix`` at the next step (both -inf when new)."""
+    return grown.setdefault(prefix, [NEG_INF, NEG_INF])
+
+
+def _search(
+    steps: list[list[float]], beam_size: int, blank: int, threshold: float
+) -> CTCHypothesis:
     """Prefix beam search over one sequence's ``steps`` (T lists of C log-probabilities)."""
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
     for step in steps:
         candidates = [c for c, p in enumerate(step) if c != blank and p >= threshold]
         grown: dict[tuple[int, ...], list[float]] = {}
-
-        def entry(prefix: tuple[int, ...]) -> list[float]:
-            return grown.setdefault(prefix, [NEG_INF, NEG_INF])
-
+        entry = functools.partial(_entry, grown)
         for prefix, (p_blank, p_label) in beams.items():
             total = _logaddexp(p_blank, p_label)
             same = entry(prefix)

@@ -62,9 +62,7 @@ class SpeechTask(RecurrentTask):
             )
         except ValueError as error:
             raise ValueError(f"model.{error}") from None
-        self.make_split_metrics(
-            MetricCollection({"cer": CharErrorRate(), "wer": WordErrorRate()})
-        )
+        self.make_split_metrics(MetricCollection({"cer": CharErrorRate(), "wer": WordErrorRate()}))
         self.sentence_errors = nn.ModuleDict({f"{s}_metrics": MeanMetric() for s in SPLITS})
         self._audio_logged = False
         return ctc
@@ -118,7 +116,9 @@ class SpeechTask(RecurrentTask):
         batch, output, predictions = sample
         rows = ["| reference | prediction | correct |", "| --- | --- | --- |"]
         for reference, prediction in list(zip(batch["transcripts"], predictions))[:8]:
-            rows.append(f"| {reference} | {prediction} | {'yes' if reference == prediction else 'no'} |")
+            rows.append(
+                f"| {reference} | {prediction} | {'yes' if reference == prediction else 'no'} |"
+            )
         self.log_text("val/samples", "\n".join(rows))
         self.log_figure("val/ctc_posteriors", self.posteriors_figure(batch, output, predictions))
         writer = self.tensorboard()

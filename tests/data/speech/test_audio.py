@@ -40,14 +40,18 @@ def test_resampling_keeps_a_tone_at_its_frequency():
 
 
 def test_resampling_up_is_refused_naming_the_source():
-    with pytest.raises(AudioFileError, match=r"low.wav: sample rate 4000 Hz is below the model's 8000"):
+    with pytest.raises(
+        AudioFileError, match=r"low.wav: sample rate 4000 Hz is below the model's 8000"
+    ):
         resample(np.zeros(10, np.float32), 4000, 8000, "low.wav")
 
 
 def test_a_truncated_wav_is_refused_naming_it(tmp_path):
     whole = write_pcm_wav(tmp_path / "whole.wav", digit_tone(1)).read_bytes()
     (tmp_path / "cut.wav").write_bytes(whole[: len(whole) // 2])
-    with pytest.raises(AudioFileError, match=r"cut.wav: truncated WAV: its header declares 2400 bytes"):
+    with pytest.raises(
+        AudioFileError, match=r"cut.wav: truncated WAV: its header declares 2400 bytes"
+    ):
         read_audio(tmp_path / "cut.wav")
     (tmp_path / "header.wav").write_bytes(whole[:30])
     with pytest.raises(AudioFileError, match=r"header.wav: truncated WAV: no 'data' chunk"):

@@ -46,7 +46,11 @@ def test_a_recording_shorter_than_a_frame_gives_one_frame():
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
-    [({"sample_rate": 500}, "sample_rate"), ({"n_mels": 0}, "n_mels"), ({"hop_ms": 40.0}, "hop_ms")],
+    [
+        ({"sample_rate": 500}, "sample_rate"),
+        ({"n_mels": 0}, "n_mels"),
+        ({"hop_ms": 40.0}, "hop_ms"),
+    ],
 )
 def test_bad_settings_are_refused_with_their_name(arguments, message):
     with pytest.raises(ValueError, match=message):

@@ -57,7 +57,9 @@ def test_an_empty_transcript_is_refused_naming_the_manifest_line(tmp_path, clips
 
 def test_missing_columns_and_audio_files_are_refused_naming_the_manifest(tmp_path, clips):
     path = write_manifest(tmp_path / "a.csv", ["clips/clip0.wav,zero"], header="file,text")
-    with pytest.raises(ValueError, match=r"a.csv, line 1: no 'path' column; found \['file', 'text'\]"):
+    with pytest.raises(
+        ValueError, match=r"a.csv, line 1: no 'path' column; found \['file', 'text'\]"
+    ):
         read_manifest(path, "path", "transcript")
     path = write_manifest(tmp_path / "b.csv", ["clips/nothing.wav,zero"])
     with pytest.raises(FileNotFoundError, match=r"b.csv, line 2: audio file not found"):
@@ -69,7 +71,9 @@ def test_a_character_outside_the_alphabet_is_refused_naming_where_it_was_read(tm
     with pytest.raises(ValueError, match=r"test.csv, line 2: character 'ö' of transcript 'zerö'"):
         data.setup("fit")
     train = write_manifest(tmp_path / "train.csv", ["clips/clip0.wav,zero!"])
-    fixed = ManifestDataModule(str(train), str(train), str(train), alphabet="abcdefghijklmnopqrstuvwxyz ", sample_rate=8000)
+    fixed = ManifestDataModule(
+        str(train), str(train), str(train), alphabet="abcdefghijklmnopqrstuvwxyz ", sample_rate=8000
+    )
     with pytest.raises(ValueError, match=r"train.csv, line 2: character '!' of transcript 'zero!'"):
         fixed.setup("fit")
 
@@ -87,8 +91,12 @@ def test_librispeech_folders_are_read_and_bad_lines_named(tmp_path, clips):
     data.setup("fit")
     assert [e["transcript"] for e in data.datasets["train"]] == ["zero", "one two"]
     transcript.write_text("19-198-0000 ZERO\n19-198-0001\n")
-    with pytest.raises(ValueError, match=r"19-198.trans.txt, line 2: empty transcript for 19-198-0001"):
+    with pytest.raises(
+        ValueError, match=r"19-198.trans.txt, line 2: empty transcript for 19-198-0001"
+    ):
         LibriSpeechDataModule(str(tmp_path / "LibriSpeech")).load_split("train")
     transcript.write_text("19-198-0007 SEVEN\n")
-    with pytest.raises(ValueError, match=r"line 1: no audio file 19-198-0007.flac or 19-198-0007.wav"):
+    with pytest.raises(
+        ValueError, match=r"line 1: no audio file 19-198-0007.flac or 19-198-0007.wav"
+    ):
         LibriSpeechDataModule(str(tmp_path / "LibriSpeech")).load_split("train")

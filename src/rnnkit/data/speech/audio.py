@@ -37,9 +37,7 @@ def _soundfile():
     try:
         import soundfile
     except ImportError as error:  # pragma: no cover - the extra is part of [dev]
-        raise ImportError(
-            "reading audio needs soundfile: pip install 'rnnkit[audio]'"
-        ) from error
+        raise ImportError("reading audio needs soundfile: pip install 'rnnkit[audio]'") from error
     return soundfile
 
 
@@ -74,8 +72,9 @@ def read_audio(path: str | Path) -> tuple[np.ndarray, int]:
 
 def check_wav_complete(path: Path) -> None:
     """Raise an :class:`AudioFileError` naming ``path`` when it is a RIFF/WAVE file whose
-    ``data`` chunk declares more bytes than the file holds (a copy or download cut short). Other formats,
-    and WAVs written as streams (data size 0 or 0xFFFFFFFF), are left to libsndfile."""
+    ``data`` chunk declares more bytes than the file holds (a copy or download cut short).
+    Other formats, and WAVs written as streams (data size 0 or 0xFFFFFFFF), are left to
+    libsndfile."""
     with open(path, "rb") as stream:
         header = stream.read(12)
         if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":

@@ -64,7 +64,9 @@ class SpeechDataModule(RnnkitDataModule):
         self.f_min = float(f_min)
         self.lowercase = bool(lowercase)
         if alphabet is not None and (not isinstance(alphabet, str) or not alphabet):
-            raise ValueError(f"alphabet: expected a non-empty string of characters or null, got {alphabet!r}")
+            raise ValueError(
+                f"alphabet: expected a non-empty string of characters or null, got {alphabet!r}"
+            )
         if alphabet is not None and len(set(alphabet)) != len(alphabet):
             raise ValueError(f"alphabet: expected each character once, got {alphabet!r}")
         self.alphabet = alphabet

@@ -62,9 +62,7 @@ class LogMel:
         self.window = max(1, round(sample_rate * window_ms / 1000.0))
         self.hop = max(1, round(sample_rate * hop_ms / 1000.0))
         if not 0 < hop_ms <= window_ms:
-            raise ValueError(
-                f"hop_ms: expected 0 < hop_ms <= window_ms={window_ms}, got {hop_ms}"
-            )
+            raise ValueError(f"hop_ms: expected 0 < hop_ms <= window_ms={window_ms}, got {hop_ms}")
         self.n_fft = 1 << math.ceil(math.log2(self.window))
         self.sample_rate = sample_rate
         self.n_mels = n_mels

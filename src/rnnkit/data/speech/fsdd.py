@@ -115,7 +115,9 @@ class FsddDigitsDataModule(SpeechDataModule):
                 f"test_speakers: expected a list of speaker names or null, got {test_speakers!r}"
             )
         self.test_speakers = None if test_speakers is None else sorted(test_speakers)
-        self.min_digits, self.max_digits = _range([min_digits, max_digits], "min_digits, max_digits")
+        self.min_digits, self.max_digits = _range(
+            [min_digits, max_digits], "min_digits, max_digits"
+        )
         if self.min_digits < 1:
             raise ValueError(f"min_digits: expected a positive integer, got {min_digits!r}")
         self.passes = {}
