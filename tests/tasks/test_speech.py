@@ -17,6 +17,7 @@ from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
 from rnnkit.data.speech.audio import AudioFileError
+from rnnkit.data.speech.fsdd import DIGIT_WORDS
 from speech_audio import digit_tone, write_fsdd_folder, write_wav
 
 
@@ -205,3 +206,28 @@ def test_the_command_line_finds_the_experiment_and_exits_1_with_one_line_for_a_c
 def test_bad_options_are_refused_with_their_name(tmp_path, fsdd, overrides, message):
     with pytest.raises(ValueError, match=message):
         train(compose_run([*small(fsdd), *overrides, "debug=fast_dev_run"], tmp_path))
+
+
+def test_a_manifest_dataset_trains_with_the_readme_command(tmp_path):
+    rows = ["path,transcript"]
+    for digit in range(4):
+        write_wav(tmp_path / f"{digit}.wav", digit_tone(digit), rate=16000)
+        rows.append(f"{digit}.wav,{DIGIT_WORDS[digit]}")
+    (tmp_path / "all.csv").write_text("\n".join(rows) + "\n")
+    manifest = tmp_path / "all.csv"
+    overrides = [
+        "task=speech",
+        "model=speech",
+        "cell=gru",
+        "cell.bidirectional=true",
+        "cell.hidden_size=8",
+        "data=speech_manifest",
+        f"data.train_manifest={manifest}",
+        f"data.val_manifest={manifest}",
+        f"data.test_manifest={manifest}",
+        "optimized_metric=val/cer",
+        "optimized_mode=min",
+        "experiment_name=my_speech",
+        "debug=fast_dev_run",
+    ]
+    assert train(compose_run(overrides, tmp_path / "run")) is not None

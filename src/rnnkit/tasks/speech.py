@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
+from rnnkit.data.speech.datamodule import labels_to_text
 from rnnkit.figures.ctc_posteriors import BLANK_LABEL, ctc_posteriors_figure
 from rnnkit.patterns.ctc import CTC, DECODERS, CTCOutput
 from rnnkit.tasks.base import RecurrentTask
@@ -86,11 +87,7 @@ class SpeechTask(RecurrentTask):
             options.setdefault("beam_size", self.beam_size)
             options.setdefault("min_label_prob", self.min_label_prob)
         hypotheses = self.model.decode(output, method=method, **options)
-        characters = self.spec["characters"]
-        return [
-            "".join(characters[i - 1] for i in hypothesis.labels if 0 < i <= len(characters))
-            for hypothesis in hypotheses
-        ]
+        return [labels_to_text(h.labels, self.spec["characters"]) for h in hypotheses]
 
     def evaluate(self, batch: dict[str, Any], split: str) -> None:
         size = batch["features"].shape[0]

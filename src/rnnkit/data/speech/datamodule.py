@@ -12,7 +12,9 @@ from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.speech.audio import AUDIO_SUFFIXES, read_audio, resample
 from rnnkit.data.speech.features import LogMel
 
-BLANK = "<blank>"
+def labels_to_text(labels: list[int], characters: str) -> str:
+    """Labels ``1..len(characters)`` back to text (0, the blank, and anything else dropped)."""
+    return "".join(characters[i - 1] for i in labels if 0 < i <= len(characters))
 
 
 class SpeechDataModule(RnnkitDataModule):
@@ -124,7 +126,7 @@ class SpeechDataModule(RnnkitDataModule):
 
     def decode_labels(self, labels: list[int]) -> str:
         """Labels (blank-free) back to text."""
-        return "".join(self.characters[i - 1] for i in labels if 0 < i <= len(self.characters))
+        return labels_to_text(labels, self.characters)
 
     # ---- the contract ------------------------------------------------------------------
 
