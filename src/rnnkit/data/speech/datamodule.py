@@ -12,6 +12,7 @@ from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.speech.audio import AUDIO_SUFFIXES, read_audio, resample
 from rnnkit.data.speech.features import LogMel
 
+
 def labels_to_text(labels: list[int], characters: str) -> str:
     """Labels ``1..len(characters)`` back to text (0, the blank, and anything else dropped)."""
     return "".join(characters[i - 1] for i in labels if 0 < i <= len(characters))
