@@ -25,6 +25,7 @@ PATTERN_OF_KIND = {
     "translation": "encoder_decoder",
     "captioning": "one_to_many",
     "language_model": "many_to_many",
+    "speech": "many_to_many",
     "forecasting": ("encoder_decoder", "many_to_one"),
 }
 

@@ -2,7 +2,8 @@
 
 ``experiment=<name>`` instead of ``ckpt_path`` uses that experiment's latest trained model
 (:mod:`rnnkit.cli.experiment_checkpoint`). A task that generates from nothing (music) needs
-no ``input``; ``output_file`` and ``steps`` are its options as well.
+no ``input``; ``output_file`` and ``steps`` are its options as well. ``input_file=`` is another
+name for ``input=``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def predict(cfg: DictConfig) -> list[str]:
     with open_dict(cfg):
         if OmegaConf.is_missing(cfg, "ckpt_path") and cfg.get("from_experiment"):
             cfg.ckpt_path = experiment_checkpoint(cfg.paths.log_dir, str(cfg.from_experiment))
+        if cfg.get("input_file") is not None:
+            if not OmegaConf.is_missing(cfg, "input"):
+                raise ConfigError("input_file: give input or input_file, not both")
+            cfg.input = cfg.input_file
         without_input = OmegaConf.is_missing(cfg, "input")
         if without_input:  # the task may generate from nothing (see below)
             del cfg["input"]

@@ -35,14 +35,15 @@ def new_run_dir(parent: str | Path) -> Path:
     raise AssertionError("unreachable")
 
 
-def latest_run_dir(parent: str | Path) -> Path:
-    """The run folder under ``parent`` whose ``checkpoints/last.ckpt`` was written last."""
-    candidates = [path.parents[1] for path in Path(parent).glob(f"*/{LAST_CHECKPOINT}")]
+def latest_run_dir(
+    parent: str | Path, checkpoint: Path = LAST_CHECKPOINT, wanted_by: str = "ckpt_path=last"
+) -> Path:
+    """The run folder under ``parent`` whose ``checkpoint`` (default ``checkpoints/last.ckpt``)
+    was written last; ``wanted_by`` names the setting that asked, in the error."""
+    candidates = [path.parents[1] for path in Path(parent).glob(f"*/{checkpoint}")]
     if not candidates:
-        raise FileNotFoundError(
-            f"ckpt_path=last: no run under {parent} has a {LAST_CHECKPOINT} to resume from"
-        )
-    return max(candidates, key=lambda run: (run / LAST_CHECKPOINT).stat().st_mtime_ns)
+        raise FileNotFoundError(f"{wanted_by}: no run under {parent} has a {checkpoint}")
+    return max(candidates, key=lambda run: (run / checkpoint).stat().st_mtime_ns)
 
 
 def run_dir(parent: str, ckpt_path: str | None = None) -> str:

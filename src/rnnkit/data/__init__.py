@@ -11,6 +11,9 @@
 - ``forecasting``: time series. ``datamodule`` (windows), ``csv_series``, ``ett``, ``builtin``.
 - ``language_modeling``: token streams. ``datamodule``, ``text_files`` (tiny-shakespeare, PTB),
   ``builtin``.
+- ``speech``: audio to text. ``datamodule`` (log-mel features, character labels), ``audio``
+  (reading and resampling, soundfile imported lazily), ``features`` (log-mel), ``fsdd``
+  (connected digits from FSDD-named recordings), ``manifest`` (CSV/TSV), ``librispeech``.
 - ``io``: what every task shares. ``download`` (verified, cached, atomic), ``reading``
   (line-level reading with a bad-line policy), ``vocabulary``, ``tokenizers``,
   ``sentencepiece_tokenizer``, ``image_cache``.

@@ -13,6 +13,7 @@ details (``attention``, ``pooling``, the forecaster's ``strategy``)::
                                  reads its own predictions (solid feedback); "direct":
                                  many_to_one with ``horizon`` outputs from the final state
     language_model               many_to_many, outputs fed back (dashed) when generating
+    speech                       many_to_many: one CTC label distribution per (stacked) frame
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ TASK_KINDS: tuple[tuple[str, str], ...] = (
     ("tagg", "tagging"),
     ("sentiment", "sentiment"),
     ("classif", "sentiment"),
+    ("speech", "speech"),
 )
 FORECAST_STRATEGIES = ("direct", "autoregressive")
 # ArchitectureSpec argument -> the config key it comes from (to name it in errors).
@@ -157,7 +159,7 @@ def _pattern_arguments(
             "steps_in": steps,
             "pooling": model.get("pooling") or "last",
         }
-    if kind == "tagging":
+    if kind in ("tagging", "speech"):  # speech: one CTC distribution per (stacked) frame
         return {"pattern": "many_to_many", "steps_in": steps}
     if kind == "language_model":
         return {"pattern": "many_to_many", "steps_in": steps, "feedback": "dashed"}

@@ -7,6 +7,7 @@
 | many-to-one | a sequence → one output | :class:`ManyToOne` |
 | many-to-many, synchronous | a sequence → one output per step | :class:`SequenceTagger` |
 | many-to-many, encoder-decoder | a sequence → another sequence | :class:`Seq2Seq` |
+| many-to-many, without alignment | a long sequence → a shorter labelling (CTC) | :class:`CTC` |
 
 Plus the task-shaped heads :class:`LanguageModel`, :class:`Forecaster` and
 :class:`PianoRollModel` (many-to-many with a multi-label output: music), the
@@ -23,6 +24,8 @@ from rnnkit.patterns.attention import (
 )
 from rnnkit.patterns.bridge import Bridge
 from rnnkit.patterns.crf import CRF, allowed_transitions
+from rnnkit.patterns.ctc import CTC, CTCOutput
+from rnnkit.patterns.ctc_decoding import ctc_greedy_decode, ctc_prefix_beam_search
 from rnnkit.patterns.decoding import (
     DecodeResult,
     StepDecoder,
@@ -42,6 +45,8 @@ from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule, use_teacher_
 
 __all__ = [
     "CRF",
+    "CTC",
+    "CTCOutput",
     "AdditiveAttention",
     "Attention",
     "Bridge",
@@ -60,6 +65,8 @@ __all__ = [
     "TeacherForcingSchedule",
     "allowed_transitions",
     "beam_search",
+    "ctc_greedy_decode",
+    "ctc_prefix_beam_search",
     "greedy_decode",
     "make_attention",
     "sample_decode",

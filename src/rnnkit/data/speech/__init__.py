@@ -1,0 +1,1 @@
+"""Speech recognition data: audio files or recordings with transcripts, as log-mel frames."""
