@@ -11,7 +11,9 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells.base import RecurrentCell
+from rnnkit.layers.flat_weights import flatten_weights
 from rnnkit.layers.fused import fused_kernel_name, run_fused
+from rnnkit.layers.precision import autocast_dtype, fused_precision
 from rnnkit.layers.runner import run_stack
 
 BACKENDS = ("auto", "fused", "loop")
@@ -114,6 +116,7 @@ class Recurrent(nn.Module):
                 f"backend='fused' needs RNNCell, LSTMCell or GRUCell cells, got "
                 f"{type(first).__name__}; use backend='loop' or 'auto'"
             )
+        self.flatten_parameters()
 
     def _adopt_parameters(self, cell: RecurrentCell, suffix: str) -> None:
         """Register the cell's own parameters on the layer under torch.nn's names.
@@ -146,7 +149,12 @@ class Recurrent(nn.Module):
     def _apply(self, fn, recurse: bool = True):  # noqa: ANN001 - torch's signature
         result = super()._apply(fn, recurse)
         self._bind_cell_parameters()
+        self.flatten_parameters()
         return result
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.flatten_parameters()
 
     @property
     def uses_fused_kernel(self) -> bool:
@@ -166,7 +174,25 @@ class Recurrent(nn.Module):
         return list(groups.values())
 
     def flatten_parameters(self) -> None:
-        """Kept for drop-in compatibility with torch.nn.RNN; parameters stay where they are."""
+        """Lay the fused kernel's parameters out in one buffer (:mod:`rnnkit.layers.flat_weights`).
+
+        Done after construction, ``.to()``, ``load_state_dict`` and unpickling, so cuDNN
+        neither warns nor compacts the weights on each call; call it again after replacing a
+        parameter by hand. Parameter names and objects are unchanged. A no-op for cells
+        without a fused kernel.
+        """
+        if self._fused_kernel is None:
+            return
+        flatten_weights(
+            self._flat_weights,
+            self._fused_kernel,
+            self.input_size,
+            self.hidden_size,
+            getattr(self.cells["l0"], "proj_size", 0),
+            self.num_layers,
+            self.bidirectional,
+            self.cells["l0"].bias_ih is not None,
+        )
 
     def forward(
         self,
@@ -189,6 +215,9 @@ class Recurrent(nn.Module):
                 f"(L, H_in), got shape {tuple(input.shape)}"
             )
         self._check_features("input", input)
+        compute_dtype = autocast_dtype(input)
+        if compute_dtype is not None:
+            input = input.to(compute_dtype)  # noqa: A001
         if input.dim() == 2:
             if lengths is not None:
                 raise ValueError("lengths: not supported for an unbatched (L, H_in) input")
@@ -223,6 +252,14 @@ class Recurrent(nn.Module):
         self, packed: PackedSequence, hx: Tensor | tuple[Tensor, ...] | None
     ) -> tuple[PackedSequence, Tensor | tuple[Tensor, ...]]:
         self._check_features("input", packed.data)
+        compute_dtype = autocast_dtype(packed.data)
+        if compute_dtype is not None and packed.data.dtype != compute_dtype:
+            packed = PackedSequence(
+                packed.data.to(compute_dtype),
+                packed.batch_sizes,
+                packed.sorted_indices,
+                packed.unsorted_indices,
+            )
         batch = int(packed.batch_sizes[0])
         initial = self._initial_state(hx, batch, packed.data)
         if packed.sorted_indices is not None:
@@ -301,18 +338,19 @@ class Recurrent(nn.Module):
     def _run_fused(
         self, data: Tensor, batch_sizes: Tensor | None, initial: tuple[Tensor, ...]
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        return run_fused(
-            self._fused_kernel,
-            data,
-            batch_sizes,
-            initial,
-            self._flat_weights,
-            self.cells["l0"].bias_ih is not None,
-            self.num_layers,
-            self.dropout,
-            self.training,
-            self.bidirectional,
-        )
+        with fused_precision(data, self._flat_weights) as weights:
+            return run_fused(
+                self._fused_kernel,
+                data,
+                batch_sizes,
+                initial,
+                weights,
+                self.cells["l0"].bias_ih is not None,
+                self.num_layers,
+                self.dropout,
+                self.training,
+                self.bidirectional,
+            )
 
     # ---- input checks and state layout -------------------------------------------------
 
@@ -370,11 +408,11 @@ class Recurrent(nn.Module):
                     f"hx: expected shape {shape} = (num_directions * num_layers, batch, "
                     f"state size), got {tuple(component.shape)}"
                 )
-            if component.dtype != like.dtype:
+            if component.dtype != like.dtype and autocast_dtype(like) is None:
                 raise ValueError(
                     f"hx: expected dtype {like.dtype} (the input's), got {component.dtype}"
                 )
-        return components
+        return tuple(component.to(like.dtype) for component in components)
 
     def _format_state(self, final: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, ...]:
         return final[0] if len(final) == 1 else final
@@ -394,8 +432,10 @@ class Recurrent(nn.Module):
 
 
 def _rebind_after_load(module: Recurrent, incompatible_keys: Any) -> None:
-    """``load_state_dict(assign=True)`` replaces the layer's parameters: point the cells at them."""
+    """``load_state_dict(assign=True)`` replaces the layer's parameters: point the cells at
+    them, and lay them out in one buffer again."""
     module._bind_cell_parameters()
+    module.flatten_parameters()
 
 
 def _check_positive_int(name: str, value: Any) -> None:
