@@ -13,7 +13,8 @@ from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_
 from rnnkit.cells.base import RecurrentCell
 from rnnkit.layers.flat_weights import flatten_weights
 from rnnkit.layers.fused import fused_kernel_name, run_fused
-from rnnkit.layers.precision import autocast_dtype, fused_precision
+from rnnkit.layers.masked import run_masked_stack
+from rnnkit.layers.precision import autocast_dtype
 from rnnkit.layers.runner import run_stack
 
 BACKENDS = ("auto", "fused", "loop")
@@ -200,6 +201,23 @@ class Recurrent(nn.Module):
         hx: Tensor | tuple[Tensor, ...] | None = None,
         lengths: Tensor | None = None,
     ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, ...]]:
+        if not torch.compiler.is_exporting():
+            return self._forward(input, hx, lengths)
+        # torch.export traces with stand-ins for the parameters: the cells read them during
+        # the trace and get their own parameters back afterwards.
+        bound = [(cell, name, cell.__dict__[name]) for cell, name, _ in self._adopted]
+        try:
+            return self._forward(input, hx, lengths)
+        finally:
+            for cell, name, parameter in bound:
+                cell.__dict__[name] = parameter
+
+    def _forward(
+        self,
+        input: Tensor | PackedSequence,  # noqa: A002
+        hx: Tensor | tuple[Tensor, ...] | None = None,
+        lengths: Tensor | None = None,
+    ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, ...]]:
         self._bind_cell_parameters()
         if isinstance(input, PackedSequence):
             if lengths is not None:
@@ -295,11 +313,26 @@ class Recurrent(nn.Module):
                 f"input: expected at least one sequence, got a batch of 0 (shape "
                 f"{tuple(input.shape)}) with lengths; skip empty batches before the layer"
             )
+        if torch.compiler.is_compiling():
+            # Values cannot be read back while tracing: no check, and static shapes.
+            if self.uses_fused_kernel and not torch.compiler.is_exporting():
+                return _outside_graph(self._forward_packed_padded, input, hx, lengths)
+            return self._forward_masked(input, hx, lengths)
         if int(lengths.min()) < 1 or int(lengths.max()) > steps:
             raise ValueError(
                 f"lengths: expected values in [1, {steps}] (the padded length), got min "
                 f"{int(lengths.min())} and max {int(lengths.max())}"
             )
+        return self._forward_packed_padded(input, hx, lengths)
+
+    def _forward_packed_padded(
+        self,
+        input: Tensor,  # noqa: A002
+        hx: Tensor | tuple[Tensor, ...] | None,
+        lengths: Tensor,
+    ) -> tuple[Tensor, Tensor | tuple[Tensor, ...]]:
+        """Pack, run (packed: padded steps never computed), pad back."""
+        steps = input.shape[1] if self.batch_first else input.shape[0]
         packed = pack_padded_sequence(
             input, lengths.cpu(), batch_first=self.batch_first, enforce_sorted=False
         )
@@ -309,16 +342,43 @@ class Recurrent(nn.Module):
         )
         return output, final
 
+    def _forward_masked(
+        self,
+        input: Tensor,  # noqa: A002
+        hx: Tensor | tuple[Tensor, ...] | None,
+        lengths: Tensor,
+    ) -> tuple[Tensor, Tensor | tuple[Tensor, ...]]:
+        """Every step of the padded batch, with masks (:mod:`rnnkit.layers.masked`)."""
+        time_major = input.transpose(0, 1) if self.batch_first else input
+        initial = self._initial_state(hx, time_major.shape[1], input)
+        output, finals = run_masked_stack(
+            self._loop_cells(),
+            time_major,
+            lengths,
+            self._per_layer_states(initial),
+            self.dropout,
+            self.training,
+        )
+        if self.batch_first:
+            output = output.transpose(0, 1)
+        return output, self._format_state(_stack_states(finals))
+
     def _run_loop(
         self, data: Tensor, batch_sizes: list[int], initial: tuple[Tensor, ...]
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        layers = self._loop_cells()
-        states = [
+        states = self._per_layer_states(initial)
+        output, finals = run_stack(
+            self._loop_cells(), data, batch_sizes, states, self.dropout, self.training
+        )
+        return output, _stack_states(finals)
+
+    def _per_layer_states(self, initial: tuple[Tensor, ...]) -> list[tuple[Tensor, ...]]:
+        """``(D * num_layers, N, s)`` components -> one ``(N, s)`` tuple per layer and
+        direction."""
+        return [
             tuple(component[k] for component in initial)
             for k in range(self.num_layers * self.num_directions)
         ]
-        output, finals = run_stack(layers, data, batch_sizes, states, self.dropout, self.training)
-        return output, tuple(torch.stack(parts) for parts in zip(*finals))
 
     def _loop_cells(self) -> list[list[RecurrentCell]]:
         """``cells[layer][direction]`` as the loop backend runs them.
@@ -338,19 +398,23 @@ class Recurrent(nn.Module):
     def _run_fused(
         self, data: Tensor, batch_sizes: Tensor | None, initial: tuple[Tensor, ...]
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        with fused_precision(data, self._flat_weights) as weights:
-            return run_fused(
-                self._fused_kernel,
-                data,
-                batch_sizes,
-                initial,
-                weights,
-                self.cells["l0"].bias_ih is not None,
-                self.num_layers,
-                self.dropout,
-                self.training,
-                self.bidirectional,
-            )
+        arguments = (
+            self._fused_kernel,
+            data,
+            batch_sizes,
+            initial,
+            self._flat_weights,
+            self.cells["l0"].bias_ih is not None,
+            self.num_layers,
+            self.dropout,
+            self.training,
+            self.bidirectional,
+        )
+        if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+            # Inductor cannot lower the fused CPU kernel (mkldnn_rnn_layer): the kernel runs
+            # eagerly between two compiled graphs, as torch.nn.LSTM does under torch.compile.
+            return _outside_graph(run_fused, *arguments)
+        return run_fused(*arguments)
 
     # ---- input checks and state layout -------------------------------------------------
 
@@ -429,6 +493,17 @@ class Recurrent(nn.Module):
             parts.append("bidirectional=True")
         parts.append(f"backend={self.backend!r}")
         return ", ".join(parts)
+
+
+@torch.compiler.disable
+def _outside_graph(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` run eagerly under ``torch.compile`` (a graph break)."""
+    return function(*args)
+
+
+def _stack_states(finals: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+    """One ``(N, s)`` tuple per layer and direction -> ``(D * num_layers, N, s)`` components."""
+    return tuple(torch.stack(parts) for parts in zip(*finals))
 
 
 def _rebind_after_load(module: Recurrent, incompatible_keys: Any) -> None:

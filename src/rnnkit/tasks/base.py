@@ -29,6 +29,10 @@ from rnnkit.tasks.checkpoint_file import (
 
 __all__ = ["CHECKPOINT_KEY", "RecurrentTask"]
 
+COMPILED_METHODS = ("loss", "loss_from_emissions")
+"""The patterns' methods a training step calls besides ``forward`` (see
+:meth:`RecurrentTask.compile_model`)."""
+
 
 class RecurrentTask(pl.LightningModule):
     """A LightningModule around one rnnkit pattern.
@@ -77,6 +81,19 @@ class RecurrentTask(pl.LightningModule):
     def build_recurrent(self, input_size: int, **overrides: Any) -> Recurrent:
         """The recurrent layer described by the ``cell`` config, batch-first."""
         return build_recurrent(dict(self.hparams.cell), input_size, **overrides)
+
+    def compile_model(self, **options: Any) -> None:
+        """Compile what the training step computes: the pattern's ``forward`` and its loss
+        methods (``loss``, ``loss_from_emissions``), with ``torch.compile(**options)``
+        (``compile: true`` in the run config); backward is compiled with them (AOT autograd).
+        Logging and metrics stay eager. The fused kernel runs eagerly between compiled graphs
+        (see :class:`rnnkit.Recurrent`); other cells are compiled step by step and specialise
+        on each padded length they meet. Parameter names and checkpoints are unchanged."""
+        self.model.compile(**options)
+        for name in COMPILED_METHODS:
+            method = getattr(self.model, name, None)
+            if method is not None:
+                setattr(self.model, name, torch.compile(method, **options))
 
     # ---- metrics ------------------------------------------------------------------------
 
