@@ -13,9 +13,18 @@ from hydra.core.global_hydra import GlobalHydra
 
 from rnnkit.cli.compose import CONFIG_DIR, compose_run
 
-__all__ = ["CONFIG_DIR", "EXPERIMENTS", "compose_run", "one_thread"]
+__all__ = ["BUILTIN_TASKS", "CONFIG_DIR", "EXPERIMENTS", "compose_run", "one_thread"]
 
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
+BUILTIN_TASKS = (
+    "sentiment",
+    "tagging",
+    "translation",
+    "captioning",
+    "forecasting",
+    "language_model",
+)
+"""The experiments of the six built-in (offline) tasks."""
 
 
 @contextlib.contextmanager

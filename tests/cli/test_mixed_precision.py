@@ -5,20 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from hydra_helpers import compose_run, one_thread
+from hydra_helpers import BUILTIN_TASKS, compose_run, one_thread
 from rnnkit.cli.errors import ConfigError
 from rnnkit.cli.recorded_run import train_recorded_run
 from rnnkit.cli.train import train
 from rnnkit.cli.validation import validate_run_config
-
-BUILTIN_TASKS = (
-    "sentiment",
-    "tagging",
-    "translation",
-    "captioning",
-    "forecasting",
-    "language_model",
-)
 
 
 @pytest.mark.parametrize("experiment", BUILTIN_TASKS)

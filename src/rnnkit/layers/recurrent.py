@@ -52,6 +52,11 @@ class Recurrent(nn.Module):
     cells. ``"auto"`` (default) takes the fused kernel whenever every cell is exactly
     :class:`~rnnkit.cells.RNNCell`, :class:`~rnnkit.cells.LSTMCell` or
     :class:`~rnnkit.cells.GRUCell`, and the loop otherwise. See :attr:`uses_fused_kernel`.
+
+    Under ``torch.compile`` the fused kernel runs eagerly between compiled graphs; while
+    tracing (compile, ``torch.export``), ``lengths=`` runs every step of the padded batch with
+    masks (:mod:`rnnkit.layers.masked`), so shapes never depend on the lengths' values. Under
+    autocast the layer runs in the autocast dtype (:mod:`rnnkit.layers.precision`).
     """
 
     def __init__(
