@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch._dynamo.testing
 
 import rnnkit
 from rnnkit.cells import LayerNormLSTMCell, PeepholeLSTMCell
-from rnnkit.layers.masked import reversal_indices
+from rnnkit.layers.masked import bucket_length, pad_to_bucket, reversal_indices
 
 from ._torch_oracle import KINDS, LENGTHS, padded_input
 
@@ -99,3 +100,40 @@ def test_reversal_indices_reverse_each_sequence_within_its_length():
     index = reversal_indices(torch.tensor([3, 1, 4]), 4)
     assert index.T.tolist() == [[2, 1, 0, 3], [0, 1, 2, 3], [3, 2, 1, 0]]
     assert torch.equal(index.gather(0, index), torch.arange(4).unsqueeze(1).expand(4, 3))
+
+
+def test_bucket_length_rounds_up_to_the_multiple():
+    assert [bucket_length(n, 8) for n in (1, 7, 8, 9, 16, 17)] == [8, 8, 8, 16, 16, 24]
+    with pytest.raises(ValueError, match="multiple: expected a positive integer, got 0"):
+        bucket_length(5, 0)
+
+
+def test_a_batch_padded_to_its_bucket_gives_the_same_results():
+    layer = build("gru", batch_first=True, num_layers=2, bidirectional=True)
+    x = padded_input(True, torch.float64)
+    padded = pad_to_bucket(x, 8, batch_first=True)
+    assert padded.shape == (len(LENGTHS), 8, x.shape[-1])
+    output, final = layer(x, lengths=torch.tensor(LENGTHS))
+    bucketed, bucketed_final = layer._forward_masked(padded, None, torch.tensor(LENGTHS))
+    torch.testing.assert_close(bucketed[:, : x.shape[1]], output, rtol=1e-10, atol=1e-10)
+    assert torch.all(bucketed[:, x.shape[1] :] == 0)
+    torch.testing.assert_close(bucketed_final, final, rtol=1e-10, atol=1e-10)
+
+
+def test_batches_of_one_bucket_compile_once():
+    """Batches whose longest sequences differ (5, 7, 3 steps) pad to one bucket (8): the
+    compiled layer traces once, and each result equals the eager packed run."""
+    torch._dynamo.reset()
+    layer = build("layer_norm_lstm", batch_first=True, bidirectional=True)
+    counter = torch._dynamo.testing.CompileCounter()
+    compiled = torch.compile(layer, backend=counter)
+    for steps, lengths in ((5, [5, 2, 4]), (7, [3, 7, 1]), (3, [3, 3, 2])):
+        x = torch.randn(3, steps, 4, dtype=torch.float64)
+        expected, expected_final = layer(x, lengths=torch.tensor(lengths))
+        output, final = compiled(
+            pad_to_bucket(x, 8, batch_first=True), lengths=torch.tensor(lengths)
+        )
+        torch.testing.assert_close(output[:, :steps], expected, rtol=1e-10, atol=1e-10)
+        for a, e in zip(final, expected_final):
+            torch.testing.assert_close(a, e, rtol=1e-10, atol=1e-10)
+    assert counter.frame_count == 1

@@ -107,6 +107,30 @@ def run_masked_stack(
     return layer_inputs, finals
 
 
+def bucket_length(length: int, multiple: int = 8) -> int:
+    """The padded length of a bucket: ``length`` rounded up to a multiple of ``multiple``.
+
+    Padding every batch to its bucket's length lets compiled (or, on the GPU, captured) code
+    meet a handful of shapes instead of one per longest sequence.
+    """
+    if isinstance(multiple, bool) or not isinstance(multiple, int) or multiple < 1:
+        raise ValueError(f"multiple: expected a positive integer, got {multiple!r}")
+    return -(-length // multiple) * multiple
+
+
+def pad_to_bucket(inputs: Tensor, multiple: int = 8, batch_first: bool = False) -> Tensor:
+    """Zero-pad the time dimension of ``inputs`` (``(L, N, F)``, or ``(N, L, F)`` with
+    ``batch_first``) to :func:`bucket_length`; with ``lengths=`` the padding is never read."""
+    time_dim = 1 if batch_first else 0
+    steps = inputs.shape[time_dim]
+    extra = bucket_length(steps, multiple) - steps
+    if extra == 0:
+        return inputs
+    shape = list(inputs.shape)
+    shape[time_dim] = extra
+    return torch.cat((inputs, inputs.new_zeros(shape)), dim=time_dim)
+
+
 def _gather_steps(values: Tensor, index: Tensor) -> Tensor:
     """``values[index[t, n], n]`` for ``(L, N, F)`` values and ``(L, N, 1)`` indices."""
     return values.gather(0, index.expand(-1, -1, values.shape[-1]))
