@@ -320,7 +320,7 @@ class Recurrent(nn.Module):
             )
         if torch.compiler.is_compiling():
             # Values cannot be read back while tracing: no check, and static shapes.
-            if self.uses_fused_kernel and not torch.compiler.is_exporting():
+            if self.uses_fused_kernel and _compiling_not_exporting():
                 return _outside_graph(self._forward_packed_padded, input, hx, lengths)
             return self._forward_masked(input, hx, lengths)
         if int(lengths.min()) < 1 or int(lengths.max()) > steps:
@@ -415,7 +415,7 @@ class Recurrent(nn.Module):
             self.training,
             self.bidirectional,
         )
-        if torch.compiler.is_compiling() and not torch.compiler.is_exporting():
+        if _compiling_not_exporting():
             # Inductor cannot lower the fused CPU kernel (mkldnn_rnn_layer): the kernel runs
             # eagerly between two compiled graphs, as torch.nn.LSTM does under torch.compile.
             return _outside_graph(run_fused, *arguments)
@@ -498,6 +498,11 @@ class Recurrent(nn.Module):
             parts.append("bidirectional=True")
         parts.append(f"backend={self.backend!r}")
         return ", ".join(parts)
+
+
+def _compiling_not_exporting() -> bool:
+    """Whether ``torch.compile`` (not ``torch.export``) is tracing."""
+    return torch.compiler.is_compiling() and not torch.compiler.is_exporting()
 
 
 @torch.compiler.disable
