@@ -13,7 +13,7 @@ from hydra.core.global_hydra import GlobalHydra
 
 from rnnkit.cli.compose import CONFIG_DIR, compose_run
 
-__all__ = ["CONFIG_DIR", "EXPERIMENTS", "TINY_RUN", "compose_run", "one_thread"]
+__all__ = ["BUILTIN_TASKS", "CONFIG_DIR", "EXPERIMENTS", "TINY_RUN", "compose_run", "one_thread"]
 
 EXPERIMENTS = sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml"))
 TINY_RUN = [
@@ -24,6 +24,15 @@ TINY_RUN = [
     "trainer.enable_progress_bar=false",
 ]
 """Overrides for a run of one epoch of two training batches: every hook, in seconds."""
+BUILTIN_TASKS = (
+    "sentiment",
+    "tagging",
+    "translation",
+    "captioning",
+    "forecasting",
+    "language_model",
+)
+"""The experiments of the six built-in (offline) tasks."""
 
 
 @contextlib.contextmanager

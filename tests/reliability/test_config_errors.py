@@ -55,9 +55,9 @@ CONFIG_CASES = [
     (["model.dropout=-0.5"], "model.dropout: expected a number >= 0 and < 1"),
     (["model.pooling=3"], "model.pooling: expected a string, got 3"),
     (["trainer.gradient_clip_val=-1"], "trainer.gradient_clip_val: expected a number >= 0"),
-    (["+trainer.precision=16-mixed"], "trainer.precision: '16-mixed' needs a GPU"),
-    (["+trainer.precision=16-true"], "trainer.precision: '16-true' needs a GPU"),
-    (["+trainer.precision=half"], "trainer.precision: expected one of"),
+    (["trainer.precision=16-mixed"], "trainer.precision: '16-mixed' needs a GPU"),
+    (["trainer.precision=16-true"], "trainer.precision: '16-true' needs a GPU"),
+    (["trainer.precision=half"], "trainer.precision: expected one of"),
     (["+cell.dtype=float16"], "cell.dtype: not a setting (the trainer sets the precision"),
     (["+cell.input_size=3"], "cell.input_size: not a setting (set by the task"),
     (

@@ -127,7 +127,11 @@ def prepare(cfg: DictConfig) -> tuple[RnnkitDataModule, RecurrentTask]:
     pl.seed_everything(cfg.seed, workers=True)
     datamodule = build_datamodule(cfg.data)
     datamodule.setup("fit")
-    return datamodule, build_task(cfg, datamodule)
+    task = build_task(cfg, datamodule)
+    options = cfg.get("compile")
+    if options:
+        task.compile_model(**({} if options is True else as_dict(options)))
+    return datamodule, task
 
 
 def train(cfg: DictConfig) -> float | None:

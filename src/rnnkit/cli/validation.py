@@ -165,6 +165,7 @@ def validate_run_config(cfg: DictConfig) -> None:
     config = resolved(cfg)
     check_ranges({k: config.get(k) for k in ("seed", "num_threads") if k in config})
     check_flags(config, ("verbose", "train", "test"))
+    check_compile(config.get("compile"))
     check_trainer(config.get("trainer") or {})
     cell = config.get("cell") or {}
     check_cell(cell, "cell")
@@ -267,6 +268,23 @@ def check_ranges(values: dict[str, Any], prefix: str = "") -> None:
         key = f"{prefix}.{name}" if prefix else name
         if key in RANGES:
             RANGES[key].check(key, value)
+
+
+def check_compile(options: Any) -> None:
+    """``compile``: a bool, null, or a mapping of ``torch.compile`` keyword arguments."""
+    if options is None or isinstance(options, bool):
+        return
+    if not isinstance(options, dict):
+        raise ConfigError(
+            f"compile: expected true, false or a mapping of torch.compile's keyword "
+            f"arguments, got {options!r}"
+        )
+    import torch
+
+    known = [name for name in inspect.signature(torch.compile).parameters if name != "model"]
+    for key in options:
+        if key not in known:
+            raise ConfigError(unknown_key_message(f"compile.{key}", str(key), known, "compile"))
 
 
 def check_precision(trainer: dict[str, Any]) -> None:

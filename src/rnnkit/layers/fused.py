@@ -16,6 +16,7 @@ from rnnkit.cells.base import RecurrentCell
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.cells.rnn import RNNCell
+from rnnkit.layers.precision import fused_precision
 
 
 def fused_kernel_name(cells: Sequence[RecurrentCell]) -> str | None:
@@ -52,15 +53,18 @@ def run_fused(
         initial_state: each state component as ``(D * num_layers, N, s)``.
         flat_weights: parameters in torch.nn's ``_flat_weights`` order.
 
+    Under autocast it runs in the autocast dtype (:func:`rnnkit.layers.precision.fused_precision`).
+
     Returns:
         outputs (same layout as ``inputs``) and the final state, components as in
         ``initial_state``.
     """
     function = getattr(_VF, kernel)
     hx = initial_state if kernel == "lstm" else initial_state[0]
-    args = (flat_weights, has_biases, num_layers, dropout, training, bidirectional)
-    if batch_sizes is None:
-        output, *final = function(inputs, hx, *args, False)
-    else:
-        output, *final = function(inputs, batch_sizes, hx, *args)
+    with fused_precision(inputs, flat_weights) as weights:
+        args = (weights, has_biases, num_layers, dropout, training, bidirectional)
+        if batch_sizes is None:
+            output, *final = function(inputs, hx, *args, False)
+        else:
+            output, *final = function(inputs, batch_sizes, hx, *args)
     return output, tuple(final)

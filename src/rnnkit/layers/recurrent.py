@@ -11,8 +11,11 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells.base import RecurrentCell
+from rnnkit.layers.flat_weights import flatten_weights
 from rnnkit.layers.fused import fused_kernel_name, run_fused
 from rnnkit.layers.locked_dropout import run_variational_stack
+from rnnkit.layers.masked import run_masked_stack
+from rnnkit.layers.precision import autocast_dtype
 from rnnkit.layers.runner import run_stack
 from rnnkit.layers.weight_drop import add_weight_drop
 
@@ -57,6 +60,11 @@ class Recurrent(nn.Module):
     :mod:`rnnkit.layers.weight_drop`), still on the fused kernel; ``variational_dropout=True``
     makes ``dropout`` between layers one mask per sequence shared over time
     (:mod:`rnnkit.layers.locked_dropout`), running the layers one by one.
+
+    Under ``torch.compile`` the fused kernel runs eagerly between compiled graphs; while
+    tracing (compile, ``torch.export``), ``lengths=`` runs every step of the padded batch with
+    masks (:mod:`rnnkit.layers.masked`), so shapes never depend on the lengths' values. Under
+    autocast the layer runs in the autocast dtype (:mod:`rnnkit.layers.precision`).
     """
 
     def __init__(
@@ -128,6 +136,7 @@ class Recurrent(nn.Module):
         if weight_dropout:
             add_weight_drop(self, weight_dropout)
         self.weight_dropout = float(weight_dropout or 0.0)
+        self.flatten_parameters()
 
     def _adopt_parameters(self, cell: RecurrentCell, suffix: str) -> None:
         """Register the cell's own parameters on the layer under torch.nn's names.
@@ -160,7 +169,12 @@ class Recurrent(nn.Module):
     def _apply(self, fn, recurse: bool = True):  # noqa: ANN001 - torch's signature
         result = super()._apply(fn, recurse)
         self._bind_cell_parameters()
+        self.flatten_parameters()
         return result
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self.flatten_parameters()
 
     @property
     def uses_fused_kernel(self) -> bool:
@@ -184,9 +198,44 @@ class Recurrent(nn.Module):
         return list(groups.values())
 
     def flatten_parameters(self) -> None:
-        """Kept for drop-in compatibility with torch.nn.RNN; parameters stay where they are."""
+        """Lay the fused kernel's parameters out in one buffer (:mod:`rnnkit.layers.flat_weights`).
+
+        Done after construction, ``.to()``, ``load_state_dict`` and unpickling, so cuDNN
+        neither warns nor compacts the weights on each call; call it again after replacing a
+        parameter by hand. Parameter names and objects are unchanged. A no-op for cells
+        without a fused kernel.
+        """
+        if self._fused_kernel is None:
+            return
+        flatten_weights(
+            self._flat_weights,
+            self._fused_kernel,
+            self.input_size,
+            self.hidden_size,
+            getattr(self.cells["l0"], "proj_size", 0),
+            self.num_layers,
+            self.bidirectional,
+            self.cells["l0"].bias_ih is not None,
+        )
 
     def forward(
+        self,
+        input: Tensor | PackedSequence,  # noqa: A002
+        hx: Tensor | tuple[Tensor, ...] | None = None,
+        lengths: Tensor | None = None,
+    ) -> tuple[Tensor | PackedSequence, Tensor | tuple[Tensor, ...]]:
+        if not torch.compiler.is_exporting():
+            return self._forward(input, hx, lengths)
+        # torch.export traces with stand-ins for the parameters: the cells read them during
+        # the trace and get their own parameters back afterwards.
+        bound = [(cell, name, cell.__dict__[name]) for cell, name, _ in self._adopted]
+        try:
+            return self._forward(input, hx, lengths)
+        finally:
+            for cell, name, parameter in bound:
+                cell.__dict__[name] = parameter
+
+    def _forward(
         self,
         input: Tensor | PackedSequence,  # noqa: A002
         hx: Tensor | tuple[Tensor, ...] | None = None,
@@ -207,6 +256,9 @@ class Recurrent(nn.Module):
                 f"(L, H_in), got shape {tuple(input.shape)}"
             )
         self._check_features("input", input)
+        compute_dtype = autocast_dtype(input)
+        if compute_dtype is not None:
+            input = input.to(compute_dtype)  # noqa: A001
         if input.dim() == 2:
             if lengths is not None:
                 raise ValueError("lengths: not supported for an unbatched (L, H_in) input")
@@ -241,6 +293,14 @@ class Recurrent(nn.Module):
         self, packed: PackedSequence, hx: Tensor | tuple[Tensor, ...] | None
     ) -> tuple[PackedSequence, Tensor | tuple[Tensor, ...]]:
         self._check_features("input", packed.data)
+        compute_dtype = autocast_dtype(packed.data)
+        if compute_dtype is not None and packed.data.dtype != compute_dtype:
+            packed = PackedSequence(
+                packed.data.to(compute_dtype),
+                packed.batch_sizes,
+                packed.sorted_indices,
+                packed.unsorted_indices,
+            )
         batch = int(packed.batch_sizes[0])
         initial = self._initial_state(hx, batch, packed.data)
         if packed.sorted_indices is not None:
@@ -276,11 +336,26 @@ class Recurrent(nn.Module):
                 f"input: expected at least one sequence, got a batch of 0 (shape "
                 f"{tuple(input.shape)}) with lengths; skip empty batches before the layer"
             )
+        if torch.compiler.is_compiling():
+            # Values cannot be read back while tracing: no check, and static shapes.
+            if self.uses_fused_kernel and _compiling_not_exporting():
+                return _outside_graph(self._forward_packed_padded, input, hx, lengths)
+            return self._forward_masked(input, hx, lengths)
         if int(lengths.min()) < 1 or int(lengths.max()) > steps:
             raise ValueError(
                 f"lengths: expected values in [1, {steps}] (the padded length), got min "
                 f"{int(lengths.min())} and max {int(lengths.max())}"
             )
+        return self._forward_packed_padded(input, hx, lengths)
+
+    def _forward_packed_padded(
+        self,
+        input: Tensor,  # noqa: A002
+        hx: Tensor | tuple[Tensor, ...] | None,
+        lengths: Tensor,
+    ) -> tuple[Tensor, Tensor | tuple[Tensor, ...]]:
+        """Pack, run (packed: padded steps never computed), pad back."""
+        steps = input.shape[1] if self.batch_first else input.shape[0]
         packed = pack_padded_sequence(
             input, lengths.cpu(), batch_first=self.batch_first, enforce_sorted=False
         )
@@ -290,18 +365,45 @@ class Recurrent(nn.Module):
         )
         return output, final
 
+    def _forward_masked(
+        self,
+        input: Tensor,  # noqa: A002
+        hx: Tensor | tuple[Tensor, ...] | None,
+        lengths: Tensor,
+    ) -> tuple[Tensor, Tensor | tuple[Tensor, ...]]:
+        """Every step of the padded batch, with masks (:mod:`rnnkit.layers.masked`)."""
+        time_major = input.transpose(0, 1) if self.batch_first else input
+        initial = self._initial_state(hx, time_major.shape[1], input)
+        output, finals = run_masked_stack(
+            self._loop_cells(),
+            time_major,
+            lengths,
+            self._per_layer_states(initial),
+            self.dropout,
+            self.training,
+        )
+        if self.batch_first:
+            output = output.transpose(0, 1)
+        return output, self._format_state(_stack_states(finals))
+
     def _run_loop(
         self, data: Tensor, batch_sizes: list[int], initial: tuple[Tensor, ...]
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         if self._variational_between_layers:
             return run_variational_stack(self, data, batch_sizes, initial, fused=False)
-        layers = self._loop_cells()
-        states = [
+        states = self._per_layer_states(initial)
+        output, finals = run_stack(
+            self._loop_cells(), data, batch_sizes, states, self.dropout, self.training
+        )
+        return output, _stack_states(finals)
+
+    def _per_layer_states(self, initial: tuple[Tensor, ...]) -> list[tuple[Tensor, ...]]:
+        """``(D * num_layers, N, s)`` components -> one ``(N, s)`` tuple per layer and
+        direction."""
+        return [
             tuple(component[k] for component in initial)
             for k in range(self.num_layers * self.num_directions)
         ]
-        output, finals = run_stack(layers, data, batch_sizes, states, self.dropout, self.training)
-        return output, tuple(torch.stack(parts) for parts in zip(*finals))
 
     def _loop_cells(self) -> list[list[RecurrentCell]]:
         """``cells[layer][direction]`` as the loop backend runs them.
@@ -323,7 +425,7 @@ class Recurrent(nn.Module):
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
         if self._variational_between_layers:
             return run_variational_stack(self, data, batch_sizes, initial, fused=True)
-        return run_fused(
+        arguments = (
             self._fused_kernel,
             data,
             batch_sizes,
@@ -335,6 +437,11 @@ class Recurrent(nn.Module):
             self.training,
             self.bidirectional,
         )
+        if _compiling_not_exporting():
+            # Inductor cannot lower the fused CPU kernel (mkldnn_rnn_layer): the kernel runs
+            # eagerly between two compiled graphs, as torch.nn.LSTM does under torch.compile.
+            return _outside_graph(run_fused, *arguments)
+        return run_fused(*arguments)
 
     # ---- input checks and state layout -------------------------------------------------
 
@@ -392,11 +499,11 @@ class Recurrent(nn.Module):
                     f"hx: expected shape {shape} = (num_directions * num_layers, batch, "
                     f"state size), got {tuple(component.shape)}"
                 )
-            if component.dtype != like.dtype:
+            if component.dtype != like.dtype and autocast_dtype(like) is None:
                 raise ValueError(
                     f"hx: expected dtype {like.dtype} (the input's), got {component.dtype}"
                 )
-        return components
+        return tuple(component.to(like.dtype) for component in components)
 
     def _format_state(self, final: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, ...]:
         return final[0] if len(final) == 1 else final
@@ -419,9 +526,27 @@ class Recurrent(nn.Module):
         return ", ".join(parts)
 
 
+def _compiling_not_exporting() -> bool:
+    """Whether ``torch.compile`` (not ``torch.export``) is tracing."""
+    return torch.compiler.is_compiling() and not torch.compiler.is_exporting()
+
+
+@torch.compiler.disable
+def _outside_graph(function: Callable[..., Any], *args: Any) -> Any:
+    """``function(*args)`` run eagerly under ``torch.compile`` (a graph break)."""
+    return function(*args)
+
+
+def _stack_states(finals: list[tuple[Tensor, ...]]) -> tuple[Tensor, ...]:
+    """One ``(N, s)`` tuple per layer and direction -> ``(D * num_layers, N, s)`` components."""
+    return tuple(torch.stack(parts) for parts in zip(*finals))
+
+
 def _rebind_after_load(module: Recurrent, incompatible_keys: Any) -> None:
-    """``load_state_dict(assign=True)`` replaces the layer's parameters: point the cells at them."""
+    """``load_state_dict(assign=True)`` replaces the layer's parameters: point the cells at
+    them, and lay them out in one buffer again."""
     module._bind_cell_parameters()
+    module.flatten_parameters()
 
 
 def _check_positive_int(name: str, value: Any) -> None:

@@ -95,7 +95,8 @@ def check_lengths(lengths: Any, batch_size: int, max_length: int) -> Tensor:
 
     Raises:
         ValueError: unless ``lengths`` is an integer tensor (or sequence) of shape
-            ``(batch_size,)`` with values in ``[1, max_length]``.
+            ``(batch_size,)`` with values in ``[1, max_length]`` (values are not checked
+            while ``torch.compile`` or ``torch.export`` traces).
     """
     lengths = torch.as_tensor(lengths)
     if lengths.dtype.is_floating_point or lengths.dtype.is_complex or lengths.dtype == torch.bool:
@@ -105,6 +106,8 @@ def check_lengths(lengths: Any, batch_size: int, max_length: int) -> Tensor:
             f"lengths: expected shape ({batch_size},), one length per sequence, got "
             f"{tuple(lengths.shape)}"
         )
+    if torch.compiler.is_compiling():  # values cannot be read back while tracing
+        return lengths.long()
     low, high = int(lengths.min()), int(lengths.max())
     if low < 1 or high > max_length:
         raise ValueError(

@@ -38,6 +38,10 @@ __all__ = ["CHECKPOINT_KEY", "RecurrentTask"]
 
 log = logging.getLogger(__name__)
 
+COMPILED_METHODS = ("loss", "loss_from_emissions")
+"""The patterns' methods a training step calls besides ``forward`` (see
+:meth:`RecurrentTask.compile_model`)."""
+
 
 class RecurrentTask(pl.LightningModule):
     """A LightningModule around one rnnkit pattern.
@@ -120,6 +124,19 @@ class RecurrentTask(pl.LightningModule):
             if self.trainer.is_global_zero:
                 log.info("%s: %s", entry.key, vectors.coverage())
         self._embeddings_started = True
+
+    def compile_model(self, **options: Any) -> None:
+        """Compile what the training step computes: the pattern's ``forward`` and its loss
+        methods (``loss``, ``loss_from_emissions``), with ``torch.compile(**options)``
+        (``compile: true`` in the run config); backward is compiled with them (AOT autograd).
+        Logging and metrics stay eager. The fused kernel runs eagerly between compiled graphs
+        (see :class:`rnnkit.Recurrent`); other cells are compiled step by step and specialise
+        on each padded length they meet. Parameter names and checkpoints are unchanged."""
+        self.model.compile(**options)
+        for name in COMPILED_METHODS:
+            method = getattr(self.model, name, None)
+            if method is not None:
+                setattr(self.model, name, torch.compile(method, **options))
 
     # ---- metrics ------------------------------------------------------------------------
 
