@@ -30,7 +30,7 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 SUITES = {
-    "test_nn.py": "RNN or rnn or LSTM or lstm or GRU or gru",
+    "test_nn.py": "RNN or rnn or LSTM or lstm or GRU or gru or cudnn",
     "nn/test_packed_sequence.py": None,
     "test_modules.py": "nn_RNN or nn_LSTM or nn_GRU",
 }
