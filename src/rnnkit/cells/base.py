@@ -8,6 +8,8 @@ from collections.abc import Iterable
 import torch
 from torch import Tensor, nn
 
+from rnnkit.cells.validation import refuse_torchscript
+
 State = tuple[Tensor, ...]
 
 
@@ -100,11 +102,9 @@ class RecurrentCell(nn.Module):
         return tuple(state)
 
     def __prepare_scriptable__(self) -> nn.Module:
-        """``torch.jit.script`` calls this first: refuse with one line naming the way that works."""
-        raise RuntimeError(
-            f"{type(self).__name__}: rnnkit does not support torch.jit.script (TorchScript is in "
-            "maintenance upstream); use torch.export.export(...) or torch.jit.trace(...) instead"
-        )
+        """``torch.jit.script`` calls this first: refuse with one line naming torch.export."""
+        refuse_torchscript(type(self).__name__)
+        return self  # not reached
 
     def extra_repr(self) -> str:
         """torch.nn's cell repr: sizes, then ``bias``, ``nonlinearity`` and ``proj_size`` where

@@ -210,6 +210,19 @@ def check_state_shapes(
             )
 
 
+def refuse_torchscript(module: str) -> None:
+    """What ``torch.jit.script`` meets on an rnnkit layer or cell (its ``__prepare_scriptable__``).
+
+    TorchScript is in maintenance upstream, and scripting rnnkit's readable Python would cost
+    that readability; ``torch.export`` (and ``torch.jit.trace``) take the layers and cells as
+    they are. One line, naming the supported path.
+    """
+    raise RuntimeError(
+        f"{module}: rnnkit does not support torch.jit.script (TorchScript is in maintenance "
+        "upstream); use torch.export.export(...) or torch.jit.trace(...) instead"
+    )
+
+
 # ---- cells ---------------------------------------------------------------------------------
 
 

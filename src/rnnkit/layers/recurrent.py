@@ -17,6 +17,7 @@ from rnnkit.cells.validation import (
     check_sequence_length,
     check_state_ranks,
     check_state_shapes,
+    refuse_torchscript,
 )
 from rnnkit.layers.fused import fused_kernel_name, run_fused
 from rnnkit.layers.runner import run_stack
@@ -356,11 +357,9 @@ class Recurrent(nn.Module):
         return final[0] if len(final) == 1 else final
 
     def __prepare_scriptable__(self) -> nn.Module:
-        """``torch.jit.script`` calls this first: refuse with one line naming the way that works."""
-        raise RuntimeError(
-            f"{type(self).__name__}: rnnkit does not support torch.jit.script (TorchScript is in "
-            "maintenance upstream); use torch.export.export(...) or torch.jit.trace(...) instead"
-        )
+        """``torch.jit.script`` calls this first: refuse with one line naming torch.export."""
+        refuse_torchscript(type(self).__name__)
+        return self  # not reached
 
     def extra_repr(self) -> str:
         """torch.nn's repr (options that differ from the defaults), then rnnkit's ``backend``."""
