@@ -54,6 +54,13 @@ SUBSTITUTE = textwrap.dedent(
             return
         for info in common_modules.module_db:
             if info.module_cls in originals:
+                # keep torch.nn's test names (nn_RNN...): ModuleInfo.name is read off the class
+                name = info.name
+                info.__class__ = type(
+                    "SubstitutedModuleInfo",
+                    (type(info),),
+                    {"name": property(lambda self, name=name: name)},
+                )
                 info.module_cls = originals[info.module_cls]
     """
 )
