@@ -46,22 +46,27 @@ SUBSTITUTE = textwrap.dedent(
 
     def pytest_configure(config):
         originals = {getattr(torch.nn, name): getattr(rnnkit, name) for name in NAMES}
-        for name in NAMES:
-            setattr(torch.nn, name, getattr(rnnkit, name))
         try:
             from torch.testing._internal import common_modules
         except ImportError:
-            return
-        for info in common_modules.module_db:
-            if info.module_cls in originals:
-                # keep torch.nn's test names (nn_RNN...): ModuleInfo.name is read off the class
-                name = info.name
-                info.__class__ = type(
-                    "SubstitutedModuleInfo",
-                    (type(info),),
-                    {"name": property(lambda self, name=name: name)},
-                )
-                info.module_cls = originals[info.module_cls]
+            common_modules = None
+        entries = []
+        if common_modules is not None:
+            # torch.nn's test names (nn_RNN...): ModuleInfo.name is computed from the class
+            # and from torch.nn's attributes, so it is read before either changes
+            entries = [
+                (info, info.name) for info in common_modules.module_db
+                if info.module_cls in originals
+            ]
+        for name in NAMES:
+            setattr(torch.nn, name, getattr(rnnkit, name))
+        for info, name in entries:
+            info.__class__ = type(
+                "SubstitutedModuleInfo",
+                (type(info),),
+                {"name": property(lambda self, name=name: name)},
+            )
+            info.module_cls = originals[info.module_cls]
     """
 )
 
