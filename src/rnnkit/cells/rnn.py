@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from rnnkit.cells.base import RecurrentCell, State, uniform_init
-from rnnkit.cells.validation import prepare_cell_call
+from rnnkit.cells.validation import NONLINEARITIES, prepare_cell_call
 
-ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu}
+ACTIVATIONS = {name: getattr(torch, name) for name in NONLINEARITIES}  # tanh, relu
 
 
 class RNNCell(RecurrentCell):
