@@ -72,7 +72,7 @@ def hand_unrolled(layer, x, lengths, readout, final_readout):
                 per_step = [None] * length
                 for t in range(length) if d == 0 else reversed(range(length)):
                     gates = sigmoid_gates(cell, layer_input[t], state)
-                    out, state = cell(layer_input[t], state)
+                    out, state = cell.advance(layer_input[t], state)
                     out.retain_grad()
                     per_step[t] = out
                     kept[name][n, t] = (out, state[1] if len(state) > 1 else None, gates)

@@ -1,7 +1,8 @@
 """rnnkit's standard cells, one step at a time, against torch.nn.RNNCell/LSTMCell/GRUCell.
 
-rnnkit cells return ``(output, state_tuple)`` where torch's return ``h`` or ``(h, c)``; the
-numbers must be the same (weights copied with load_state_dict), gradients included.
+Both faces of a cell are checked: its call, which is torch.nn's (``h`` or ``(h, c)``), and
+rnnkit's step contract ``cell.advance(x, state) -> (output, state_tuple)``; the numbers must be
+the same as torch's (weights copied with load_state_dict), gradients included.
 """
 
 from __future__ import annotations
@@ -32,13 +33,21 @@ def make_twins(kind: str, bias: bool, dtype: torch.dtype):
     return reference, ours
 
 
-def torch_step(reference: nn.Module, x: torch.Tensor, state):
-    """torch's cell in rnnkit's convention: ``(output, state_tuple)``."""
-    if isinstance(reference, nn.LSTMCell):
-        h, c = reference(x, state)
+def torch_step(cell: nn.Module, x: torch.Tensor, state):
+    """A cell called as torch.nn's, in rnnkit's convention: ``(output, state_tuple)``."""
+    if isinstance(cell, (nn.LSTMCell, rnnkit.LSTMCell)):
+        h, c = cell(x, state)
         return h, (h, c)
-    h = reference(x, None if state is None else state[0])
+    h = cell(x, None if state is None else state[0])
     return h, (h,)
+
+
+def advance_step(cell: rnnkit.RecurrentCell, x: torch.Tensor, state):
+    """rnnkit's seam: the ``(output, state)`` step of any cell."""
+    return cell.advance(x, state)
+
+
+FACES = {"torch_call": torch_step, "advance": advance_step}
 
 
 def leaves(tensors):
@@ -57,11 +66,12 @@ def unroll(step, cell: nn.Module, inputs: torch.Tensor, state):
     return loss, state
 
 
+@pytest.mark.parametrize("face", FACES)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=["float64", "float32"])
 @pytest.mark.parametrize("with_state", [False, True], ids=["zero_state", "given_state"])
 @pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_cell_matches_torch(kind, bias, with_state, dtype):
+def test_cell_matches_torch(kind, bias, with_state, dtype, face):
     reference, ours = make_twins(kind, bias, dtype)
     components = 2 if kind == "lstm" else 1
     inputs = torch.randn(STEPS, BATCH, INPUT_SIZE, dtype=dtype)
@@ -71,7 +81,7 @@ def test_cell_matches_torch(kind, bias, with_state, dtype):
         else None
     )
     results = []
-    for cell, step in ((reference, torch_step), (ours, lambda c, x, s: c(x, s))):
+    for cell, step in ((reference, torch_step), (ours, FACES[face])):
         x, s = leaves((inputs,))[0], leaves(state)
         loss, final = unroll(step, cell, x, s)
         grads = torch.autograd.grad(loss, [x, *(s or ()), *cell.parameters()], allow_unused=False)
@@ -87,13 +97,14 @@ def test_cell_matches_torch(kind, bias, with_state, dtype):
 
 
 @pytest.mark.parametrize("kind", ["rnn_tanh", "gru"])
-def test_single_tensor_state_is_accepted(kind):
+def test_single_tensor_state_is_accepted_by_advance(kind):
     _, ours = make_twins(kind, True, torch.float64)
     x, h = (
         torch.randn(BATCH, INPUT_SIZE, dtype=torch.float64),
         torch.randn(BATCH, HIDDEN_SIZE, dtype=torch.float64),
     )
-    assert torch.equal(ours(x, h)[0], ours(x, (h,))[0])
+    assert torch.equal(ours.advance(x, h)[0], ours.advance(x, (h,))[0])
+    assert torch.equal(ours(x, h), ours.advance(x, h)[0])
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -106,13 +117,13 @@ def test_zero_default_state_and_sizes(kind):
     assert [tuple(z.shape) for z in zeros] == [(BATCH, HIDDEN_SIZE)] * components
     assert all(torch.all(z == 0) for z in zeros)
     x = torch.randn(BATCH, INPUT_SIZE, dtype=torch.float64)
-    output, state = ours(x)
+    output, state = ours.advance(x)
     assert len(state) == components
-    torch.testing.assert_close(output, ours(x, zeros)[0], atol=0, rtol=0)
+    torch.testing.assert_close(output, ours.advance(x, zeros)[0], atol=0, rtol=0)
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_project_input_then_step_equals_forward(kind):
+def test_project_input_then_step_equals_advance(kind):
     """The split the runner uses: project all steps at once, then step through them."""
     _, ours = make_twins(kind, True, torch.float64)
     inputs = torch.randn(STEPS, BATCH, INPUT_SIZE, dtype=torch.float64)
@@ -122,7 +133,7 @@ def test_project_input_then_step_equals_forward(kind):
         output_split, state_split = ours.step(
             projected[t], state_split or ours.initial_state(BATCH, dtype=torch.float64)
         )
-        output_forward, state_forward = ours(inputs[t], state_forward)
+        output_forward, state_forward = ours.advance(inputs[t], state_forward)
         torch.testing.assert_close(output_split, output_forward, atol=1e-12, rtol=1e-12)
 
 
@@ -138,7 +149,8 @@ def test_lstm_cell_with_projection_matches_torch_lstm_step(bias):
     h0 = torch.randn(BATCH, PROJ_SIZE, dtype=dtype)
     c0 = torch.randn(BATCH, HIDDEN_SIZE, dtype=dtype)
     expected_output, (expected_h, expected_c) = reference(x[None], (h0[None], c0[None]))
-    output, (h, c) = ours(x, (h0, c0))
+    output, (h, c) = ours.advance(x, (h0, c0))
     torch.testing.assert_close(output, expected_output[0], atol=1e-10, rtol=1e-10)
+    assert all(torch.equal(a, b) for a, b in zip(ours(x, (h0, c0)), (h, c)))
     torch.testing.assert_close(h, expected_h[0], atol=1e-10, rtol=1e-10)
     torch.testing.assert_close(c, expected_c[0], atol=1e-10, rtol=1e-10)

@@ -152,7 +152,7 @@ def test_restored_after_an_exception_and_a_failed_forward():
 
     records.clear()
     with observe_steps(layer, records.append):
-        with pytest.raises(ValueError, match="input"):
+        with pytest.raises(RuntimeError, match="input_size"):
             layer(torch.randn(STEPS, 2, INPUT_SIZE + 1, dtype=torch.float64))
         layer(torch.randn(2, 1, INPUT_SIZE, dtype=torch.float64))
     assert [r.time for r in records] == [0, 1]

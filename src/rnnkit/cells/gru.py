@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, State
+from rnnkit.cells.base import RecurrentCell, State, uniform_init
+from rnnkit.cells.validation import prepare_cell_call
 
 
 class GRUCell(RecurrentCell):
@@ -27,6 +26,11 @@ class GRUCell(RecurrentCell):
     projection as the other hidden biases are.
 
     Shapes: input ``(N, H_in)``, state ``(h,)`` with ``h: (N, H)``, output ``h_t: (N, H)``.
+
+    A drop-in for :class:`torch.nn.GRUCell`: ``cell(x, h) -> h_t``, with ``x: (N, H_in)`` or
+    unbatched ``(H_in,)``, ``h`` of the same batching (zeros when omitted), torch.nn's checks
+    and errors. rnnkit's step contract (what :class:`rnnkit.GRU` runs):
+    ``cell.advance(x, (h,)) -> (h_t, (h_t,))``, and its halves :meth:`project_input`, :meth:`step`.
     """
 
     def __init__(
@@ -36,6 +40,7 @@ class GRUCell(RecurrentCell):
         factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
+        self.bias = bias
         self.weight_ih = nn.Parameter(torch.empty(3 * hidden_size, input_size, **factory))
         self.weight_hh = nn.Parameter(torch.empty(3 * hidden_size, hidden_size, **factory))
         if bias:
@@ -47,11 +52,8 @@ class GRUCell(RecurrentCell):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """torch.nn's initialisation: every weight ~ U(-1/sqrt(H), 1/sqrt(H))."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
-            if weight is not None:
-                nn.init.uniform_(weight, -bound, bound)
+        """torch.nn's initialisation: every weight ~ U(-1/sqrt(H), 1/sqrt(H)) (0 if H = 0)."""
+        uniform_init(self, (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh))
 
     def project_input(self, inputs: Tensor) -> Tensor:
         """``x W_ih^T + b_ih``: ``(*, H_in) -> (*, 3H)``."""
@@ -71,5 +73,10 @@ class GRUCell(RecurrentCell):
         h = n + z * (h - n)
         return h, (h,)
 
-    def forward(self, input: Tensor, state: State | Tensor | None = None) -> tuple[Tensor, State]:  # noqa: A002
-        return self.step(self.project_input(input), self.resolve_state(input, state))
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
+        """torch.nn.GRUCell's call: ``(N, H_in), (N, H) -> (N, H)``, or unbatched."""
+        input, state, batched = prepare_cell_call(  # noqa: A001
+            "GRUCell", input, hx, self.input_size, self.state_size
+        )
+        h, _ = self.step(self.project_input(input), state)
+        return h if batched else h.squeeze(0)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, State
+from rnnkit.cells.base import RecurrentCell, State, uniform_init
+from rnnkit.cells.validation import prepare_cell_call
 
 
 class LSTMCell(RecurrentCell):
@@ -29,6 +28,12 @@ class LSTMCell(RecurrentCell):
 
     Shapes: input ``(N, H_in)``; state ``(h, c)`` with ``h: (N, H_out)``, ``c: (N, H)`` where
     ``H_out = proj_size`` if ``proj_size > 0`` else ``H``; output ``h_t: (N, H_out)``.
+
+    A drop-in for :class:`torch.nn.LSTMCell`: ``cell(x, (h, c)) -> (h_t, c_t)``, with
+    ``x: (N, H_in)`` or unbatched ``(H_in,)`` (zeros when the state is omitted), torch.nn's
+    checks and errors; ``proj_size`` is rnnkit's addition (torch.nn.LSTM's projection).
+    rnnkit's step contract (what :class:`rnnkit.LSTM` runs): ``cell.advance(x, (h, c)) ->
+    (h_t, (h_t, c_t))``, and its two halves :meth:`project_input` and :meth:`step`.
     """
 
     def __init__(
@@ -43,12 +48,13 @@ class LSTMCell(RecurrentCell):
         super().__init__()
         if proj_size < 0 or (proj_size and proj_size >= hidden_size):
             raise ValueError(
-                f"proj_size: expected 0 (no projection) or 0 < proj_size < hidden_size="
-                f"{hidden_size}, got {proj_size}"
+                "proj_size should be a positive integer smaller than hidden_size, or zero to "
+                f"disable projections, got proj_size={proj_size} and hidden_size={hidden_size}"
             )
         factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
+        self.bias = bias
         self.proj_size = proj_size
         out = proj_size or hidden_size
         self.weight_ih = nn.Parameter(torch.empty(4 * hidden_size, input_size, **factory))
@@ -70,11 +76,9 @@ class LSTMCell(RecurrentCell):
         return (self.proj_size or self.hidden_size, self.hidden_size)
 
     def reset_parameters(self) -> None:
-        """torch.nn's initialisation: every weight ~ U(-1/sqrt(H), 1/sqrt(H))."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.weight_hr):
-            if weight is not None:
-                nn.init.uniform_(weight, -bound, bound)
+        """torch.nn's initialisation: every weight ~ U(-1/sqrt(H), 1/sqrt(H)) (0 if H = 0)."""
+        weights = (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.weight_hr)
+        uniform_init(self, weights)
 
     def project_input(self, inputs: Tensor) -> Tensor:
         """``x W_ih^T + b_ih + b_hh`` for the four gates: ``(*, H_in) -> (*, 4H)``."""
@@ -91,9 +95,14 @@ class LSTMCell(RecurrentCell):
             h = h @ self.weight_hr.t()
         return h, (h, c)
 
-    def forward(self, input: Tensor, state: State | None = None) -> tuple[Tensor, State]:  # noqa: A002
-        return self.step(self.project_input(input), self.resolve_state(input, state))
-
-    def extra_repr(self) -> str:
-        proj = f", proj_size={self.proj_size}" if self.proj_size else ""
-        return f"{self.input_size}, {self.hidden_size}{proj}"
+    def forward(
+        self,
+        input: Tensor,  # noqa: A002
+        hx: tuple[Tensor, Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor]:
+        """torch.nn.LSTMCell's call: ``(N, H_in), ((N, H_out), (N, H)) -> (h_t, c_t)``."""
+        input, state, batched = prepare_cell_call(  # noqa: A001
+            "LSTMCell", input, hx, self.input_size, self.state_size
+        )
+        _, (h, c) = self.step(self.project_input(input), state)
+        return (h, c) if batched else (h.squeeze(0), c.squeeze(0))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from rnnkit.cells.base import RecurrentCell, State
+from rnnkit.cells.base import RecurrentCell, State, uniform_init
+from rnnkit.cells.validation import NONLINEARITIES, prepare_cell_call
 
-NONLINEARITIES = {"tanh": torch.tanh, "relu": torch.relu}
+ACTIVATIONS = {name: getattr(torch, name) for name in NONLINEARITIES}  # tanh, relu
 
 
 class RNNCell(RecurrentCell):
@@ -22,7 +21,11 @@ class RNNCell(RecurrentCell):
 
     .. math::  h_t = \sigma(x_t W_{ih}^T + b_{ih} + h_{t-1} W_{hh}^T + b_{hh})
 
-    Shapes: input ``(N, H_in)``, state ``(h,)`` with ``h: (N, H)``, output ``h_t: (N, H)``.
+    A drop-in for :class:`torch.nn.RNNCell`: ``cell(x, h) -> h_t``, with ``x: (N, H_in)`` or
+    unbatched ``(H_in,)``, ``h`` of the same batching (zeros when omitted), torch.nn's checks
+    and errors (an unknown ``nonlinearity`` fails at the first call, as in torch.nn).
+    rnnkit's step contract (what :class:`rnnkit.RNN` runs): ``cell.advance(x, (h,)) ->
+    (h_t, (h_t,))``, and its two halves :meth:`project_input` and :meth:`step`.
     """
 
     def __init__(
@@ -35,15 +38,11 @@ class RNNCell(RecurrentCell):
         dtype=None,
     ) -> None:
         super().__init__()
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(
-                f"nonlinearity: expected one of {sorted(NONLINEARITIES)}, got {nonlinearity!r}"
-            )
         factory = {"device": device, "dtype": dtype}
         self.input_size = input_size
         self.hidden_size = hidden_size
+        self.bias = bias
         self.nonlinearity = nonlinearity
-        self.activation = NONLINEARITIES[nonlinearity]
         self.weight_ih = nn.Parameter(torch.empty(hidden_size, input_size, **factory))
         self.weight_hh = nn.Parameter(torch.empty(hidden_size, hidden_size, **factory))
         if bias:
@@ -55,11 +54,8 @@ class RNNCell(RecurrentCell):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """torch.nn's initialisation: every weight ~ U(-1/sqrt(H), 1/sqrt(H))."""
-        bound = 1.0 / math.sqrt(self.hidden_size)
-        for weight in (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh):
-            if weight is not None:
-                nn.init.uniform_(weight, -bound, bound)
+        """torch.nn's initialisation: every weight ~ U(-1/sqrt(H), 1/sqrt(H)) (0 if H = 0)."""
+        uniform_init(self, (self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh))
 
     def project_input(self, inputs: Tensor) -> Tensor:
         """``x W_ih^T + b_ih + b_hh``: ``(*, H_in) -> (*, H)``."""
@@ -68,11 +64,15 @@ class RNNCell(RecurrentCell):
 
     def step(self, projected_input: Tensor, state: State) -> tuple[Tensor, State]:
         (h,) = state
-        h = self.activation(torch.addmm(projected_input, h, self.weight_hh.t()))
+        h = ACTIVATIONS[self.nonlinearity](torch.addmm(projected_input, h, self.weight_hh.t()))
         return h, (h,)
 
-    def forward(self, input: Tensor, state: State | Tensor | None = None) -> tuple[Tensor, State]:  # noqa: A002
-        return self.step(self.project_input(input), self.resolve_state(input, state))
-
-    def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}, nonlinearity={self.nonlinearity!r}"
+    def forward(self, input: Tensor, hx: Tensor | None = None) -> Tensor:  # noqa: A002
+        """torch.nn.RNNCell's call: ``(N, H_in), (N, H) -> (N, H)``, or unbatched."""
+        input, state, batched = prepare_cell_call(  # noqa: A001
+            "RNNCell", input, hx, self.input_size, self.state_size
+        )
+        if self.nonlinearity not in ACTIVATIONS:
+            raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
+        h, _ = self.step(self.project_input(input), state)
+        return h if batched else h.squeeze(0)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -11,6 +10,15 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from rnnkit.cells.base import RecurrentCell
+from rnnkit.cells.validation import (
+    check_input_rank,
+    check_layer_arguments,
+    check_layer_input,
+    check_sequence_length,
+    check_state_ranks,
+    check_state_shapes,
+    refuse_torchscript,
+)
 from rnnkit.layers.flat_weights import flatten_weights
 from rnnkit.layers.fused import fused_kernel_name, run_fused
 from rnnkit.layers.locked_dropout import run_variational_stack
@@ -82,19 +90,9 @@ class Recurrent(nn.Module):
         **cell_kwargs: Any,
     ) -> None:
         super().__init__()
-        _check_positive_int("input_size", input_size)
-        _check_positive_int("hidden_size", hidden_size)
-        _check_positive_int("num_layers", num_layers)
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-            raise ValueError(f"dropout: expected a number in [0, 1), got {dropout!r}")
-        if not 0 <= dropout < 1:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
-        if dropout > 0 and num_layers == 1:
-            warnings.warn(
-                f"dropout={dropout} acts between stacked layers only and has no effect with "
-                "num_layers=1",
-                stacklevel=2,
-            )
+        check_layer_arguments(
+            input_size, hidden_size, num_layers, batch_first, dropout, cell_kwargs
+        )
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
         self.input_size = input_size
@@ -250,12 +248,7 @@ class Recurrent(nn.Module):
             raise ValueError(
                 f"input: expected a Tensor or PackedSequence, got {type(input).__name__}"
             )
-        if input.dim() not in (2, 3):
-            raise ValueError(
-                f"input: expected (L, N, H_in), (N, L, H_in) with batch_first, or unbatched "
-                f"(L, H_in), got shape {tuple(input.shape)}"
-            )
-        self._check_features("input", input)
+        check_input_rank(type(self).__name__, input, len(self.state_size))
         compute_dtype = autocast_dtype(input)
         if compute_dtype is not None:
             input = input.to(compute_dtype)  # noqa: A001
@@ -266,12 +259,14 @@ class Recurrent(nn.Module):
             batch_dim = 0 if self.batch_first else 1
             output, final = self.forward(input.unsqueeze(batch_dim), state)
             return output.squeeze(batch_dim), _map_state(final, lambda s: s.squeeze(1))
+        if hx is not None:
+            check_state_ranks(self._as_components(hx), batched=True)
         if lengths is not None:
             return self._forward_with_lengths(input, hx, lengths)
+        check_layer_input(input, self.input_size, self._weight_dtype, packed=False)
         time_major = input.transpose(0, 1) if self.batch_first else input
         steps, batch = time_major.shape[:2]
-        if steps == 0:
-            raise ValueError("input: expected at least one time step, got length 0")
+        check_sequence_length(steps)
         if batch == 0 and not self.uses_fused_kernel:
             raise ValueError(
                 f"input: expected at least one sequence, got a batch of 0 (shape "
@@ -292,7 +287,7 @@ class Recurrent(nn.Module):
     def _forward_packed(
         self, packed: PackedSequence, hx: Tensor | tuple[Tensor, ...] | None
     ) -> tuple[PackedSequence, Tensor | tuple[Tensor, ...]]:
-        self._check_features("input", packed.data)
+        check_layer_input(packed.data, self.input_size, self._weight_dtype, packed=True)
         compute_dtype = autocast_dtype(packed.data)
         if compute_dtype is not None and packed.data.dtype != compute_dtype:
             packed = PackedSequence(
@@ -445,17 +440,13 @@ class Recurrent(nn.Module):
 
     # ---- input checks and state layout -------------------------------------------------
 
-    def _check_features(self, name: str, tensor: Tensor) -> None:
-        if not tensor.dtype.is_floating_point:
-            raise ValueError(
-                f"{name}: expected a floating-point tensor, got dtype {tensor.dtype} "
-                "(embed token ids first, e.g. with nn.Embedding)"
-            )
-        if tensor.shape[-1] != self.input_size:
-            raise ValueError(
-                f"{name}: expected {self.input_size} features (input_size) in the last "
-                f"dimension, got shape {tuple(tensor.shape)}"
-            )
+    @property
+    def _weight_dtype(self) -> torch.dtype | None:
+        """dtype the input must have (torch.nn's check): the first parameter's, if any."""
+        if self._adopted:
+            return getattr(self, self._adopted[0][2]).dtype
+        first = next(self.parameters(), None)
+        return None if first is None else first.dtype
 
     def _state_shapes(self, batch: int | None) -> list[tuple[int, ...]]:
         layers = self.num_directions * self.num_layers
@@ -474,16 +465,11 @@ class Recurrent(nn.Module):
             raise ValueError(f"hx: expected {layout}, got {len(components)} tensor(s)")
         return components
 
-    def _unbatched_state(self, hx):
+    def _unbatched_state(self, hx: Tensor | tuple[Tensor, ...] | None):
+        """``hx`` of an unbatched call, each tensor given a batch dimension of 1."""
         if hx is None:
             return None
-        components = self._as_components(hx)
-        for component, shape in zip(components, self._state_shapes(None)):
-            if tuple(component.shape) != shape:
-                raise ValueError(
-                    f"hx: expected shape {shape} for an unbatched input, got "
-                    f"{tuple(component.shape)}"
-                )
+        check_state_ranks(self._as_components(hx), batched=False)
         return _map_state(hx, lambda s: s.unsqueeze(1))
 
     def _initial_state(
@@ -493,25 +479,28 @@ class Recurrent(nn.Module):
         if hx is None:
             return tuple(like.new_zeros(shape) for shape in shapes)
         components = self._as_components(hx)
-        for component, shape in zip(components, shapes):
-            if tuple(component.shape) != shape:
-                raise ValueError(
-                    f"hx: expected shape {shape} = (num_directions * num_layers, batch, "
-                    f"state size), got {tuple(component.shape)}"
-                )
-            if component.dtype != like.dtype and autocast_dtype(like) is None:
-                raise ValueError(
-                    f"hx: expected dtype {like.dtype} (the input's), got {component.dtype}"
-                )
+        # Under autocast the input runs in the autocast dtype and the state follows it.
+        autocasting = autocast_dtype(like) is not None
+        check_state_shapes(components, shapes, like, check_dtype=not autocasting)
         return tuple(component.to(like.dtype) for component in components)
 
     def _format_state(self, final: tuple[Tensor, ...]) -> Tensor | tuple[Tensor, ...]:
         return final[0] if len(final) == 1 else final
 
+    def __prepare_scriptable__(self) -> nn.Module:
+        """``torch.jit.script`` calls this first: refuse with one line naming torch.export."""
+        refuse_torchscript(type(self).__name__)
+        return self  # not reached
+
     def extra_repr(self) -> str:
+        """torch.nn's repr (options that differ from the defaults), then rnnkit's ``backend``."""
         parts = [f"{self.input_size}, {self.hidden_size}"]
+        if getattr(self, "proj_size", 0):
+            parts.append(f"proj_size={self.proj_size}")
         if self.num_layers != 1:
             parts.append(f"num_layers={self.num_layers}")
+        if getattr(self, "bias", True) is not True:
+            parts.append(f"bias={self.bias}")
         if self.batch_first:
             parts.append("batch_first=True")
         if self.dropout:
@@ -522,7 +511,8 @@ class Recurrent(nn.Module):
             parts.append(f"weight_dropout={self.weight_dropout}")
         if self.variational_dropout:
             parts.append("variational_dropout=True")
-        parts.append(f"backend={self.backend!r}")
+        if self.backend != "auto":
+            parts.append(f"backend={self.backend!r}")
         return ", ".join(parts)
 
 
@@ -547,11 +537,6 @@ def _rebind_after_load(module: Recurrent, incompatible_keys: Any) -> None:
     them, and lay them out in one buffer again."""
     module._bind_cell_parameters()
     module.flatten_parameters()
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
 
 
 def _map_state(state, function):

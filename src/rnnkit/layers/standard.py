@@ -5,6 +5,7 @@ from __future__ import annotations
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.cells.rnn import RNNCell
+from rnnkit.cells.validation import reject_layer_options
 from rnnkit.layers.recurrent import Recurrent
 
 
@@ -12,7 +13,9 @@ class RNN(Recurrent):
     """Drop-in for :class:`torch.nn.RNN` (same arguments, shapes, parameter names).
 
     Each layer and direction is an :class:`~rnnkit.cells.RNNCell`. Extra arguments:
-    ``backend`` (see :class:`Recurrent`) and ``lengths`` in ``forward``.
+    ``backend`` (see :class:`Recurrent`) and ``lengths`` in ``forward``. Arguments and inputs
+    are checked as torch.nn checks them (:mod:`rnnkit.cells.validation`); like torch.nn.RNN
+    it takes ``**kwargs`` only to refuse ``proj_size`` with a ValueError.
     """
 
     def __init__(
@@ -30,7 +33,9 @@ class RNN(Recurrent):
         backend: str = "auto",
         weight_dropout: float = 0.0,
         variational_dropout: bool = False,
+        **unsupported,
     ) -> None:
+        reject_layer_options("RNN", unsupported)
         super().__init__(
             RNNCell,
             input_size,
@@ -98,7 +103,7 @@ class LSTM(Recurrent):
 
 class GRU(Recurrent):
     """Drop-in for :class:`torch.nn.GRU`; each layer and direction is a
-    :class:`~rnnkit.cells.GRUCell`."""
+    :class:`~rnnkit.cells.GRUCell`. Like torch.nn.GRU it refuses ``proj_size`` (ValueError)."""
 
     def __init__(
         self,
@@ -114,7 +119,9 @@ class GRU(Recurrent):
         backend: str = "auto",
         weight_dropout: float = 0.0,
         variational_dropout: bool = False,
+        **unsupported,
     ) -> None:
+        reject_layer_options("GRU", unsupported)
         super().__init__(
             GRUCell,
             input_size,

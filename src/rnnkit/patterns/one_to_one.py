@@ -21,7 +21,7 @@ class OneToOne(nn.Module):
 
     ::
 
-        x ─▶ [input_layer] ─▶ cell(x, zero state) ─▶ dropout ─▶ Linear ─▶ (N, num_outputs)
+        x ─▶ [input_layer] ─▶ cell.advance(x, zero state) ─▶ dropout ─▶ Linear ─▶ (N, num_outputs)
 
     It completes the five input/output patterns of the seed diagrams (one-to-one,
     one-to-many, many-to-one, aligned and unaligned many-to-many) so they can be compared.
@@ -87,7 +87,7 @@ class OneToOne(nn.Module):
         zero_state = self.cell.initial_state(
             features.shape[0], dtype=features.dtype, device=features.device
         )
-        output, _ = self.cell(features, zero_state)
+        output, _ = self.cell.advance(features, zero_state)  # rnnkit's step, for any cell
         return self.output_layer(self.dropout(output))
 
     def extra_repr(self) -> str:
