@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -247,6 +248,7 @@ class ForecastingTask(RecurrentTask):
                 truth.float().cpu().numpy(),
                 prediction.float().cpu().numpy(),
                 title=title,
+                dates=_window_dates(batch),
             ),
         )
 
@@ -288,3 +290,14 @@ class ForecastingTask(RecurrentTask):
             cells = [str(step[k]) for k in keys] + [f"{v:.4f}" for v in step["values"].values()]
             lines.append("\t".join(cells))
         return "\n".join(lines)
+
+
+def _window_dates(batch: dict[str, Any]) -> np.ndarray | None:
+    """The first window's ``(L + H,)`` dates as datetime64, or None when any is unknown."""
+    dates = batch.get("window_dates")
+    if dates is None:
+        return None
+    stored = dates[0].cpu().numpy().astype(np.int64)
+    if (stored == np.iinfo(np.int64).min).any():
+        return None
+    return stored.view("datetime64[us]")
