@@ -37,7 +37,8 @@ STDIN = "-"
 
 def predict(cfg: DictConfig) -> list[str]:
     """Predict on ``cfg.input`` or every line of ``cfg.input_file``; write each prediction
-    (text or JSON Lines) to ``cfg.output_file`` or standard output. Returns the lines written."""
+    (text or JSON Lines) to ``cfg.output_file`` or standard output. Returns what was written
+    for each prediction (one line, or several for a forecast table)."""
     validate_checkpoint_command(cfg)  # every value checked before the checkpoint is read
     checkpoint = load_checkpoint(cfg.ckpt_path)
     data = OmegaConf.to_container(cfg.data, resolve=True)
@@ -60,7 +61,7 @@ def predict(cfg: DictConfig) -> list[str]:
                 else:
                     text = task.format_prediction(record)
                 out.write(text + "\n")
-                written += text.split("\n")
+                written.append(text)
             out.flush()
     return written
 

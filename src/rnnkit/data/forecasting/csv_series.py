@@ -394,6 +394,7 @@ class CSVSeriesDataModule(ForecastingDataModule):
         self._categories: dict[str, list[str]] | None = None
         self._frequency: str | None = frequency
         self._missing_summary = ""
+        self._date_layout: str | None = None  # of the training file ("" for ISO)
 
     @property
     def time_kinds(self) -> list[str]:
@@ -572,6 +573,8 @@ class CSVSeriesDataModule(ForecastingDataModule):
             reader.add_rows(rows)
             for chunk in chunks:
                 reader.add(chunk)
+            if self._date_layout is None and reader.dates.decided:
+                self._date_layout = reader.dates.layout or ""
             if not writer.count:
                 raise ValueError(self._none_left(file, policy, counts))
             table = writer.finish(reader.row + 1, reader.style or 0)
@@ -705,8 +708,14 @@ class CSVSeriesDataModule(ForecastingDataModule):
         return f"column {self.date_column!r}"
 
     def date_reader(self) -> DateReader:
-        """A reader of this file's dates (its layout is decided by the first date it reads)."""
-        return DateReader(self.date_sources, self.date_format, parts=self.date_columns is not None)
+        """A reader of the dates: of the training file (its layout decided by the first date
+        it reads), or once that is read, of a prediction file (the same layout)."""
+        return DateReader(
+            self.date_sources,
+            self.date_format,
+            parts=self.date_columns is not None,
+            trained=self._date_layout,
+        )
 
     # ---- splits ------------------------------------------------------------------------
 
@@ -848,6 +857,7 @@ class CSVSeriesDataModule(ForecastingDataModule):
             "categories": self._categories,
             "frequency": self._frequency,
             "missing": self._missing_summary,
+            "date_layout": self._date_layout,
         }
         return artifacts
 
@@ -859,6 +869,7 @@ class CSVSeriesDataModule(ForecastingDataModule):
         self._categories = fitted.get("categories") or {}
         self._frequency = fitted.get("frequency") or self.frequency
         self._missing_summary = fitted.get("missing") or ""
+        self._date_layout = fitted.get("date_layout")
         self._time_kinds = [k for k in TIME_FEATURES if f"{k}_sin" in self.feature_names]
 
     def summary(self) -> dict[str, Any]:

@@ -44,16 +44,23 @@ class DateReader:
         columns: the columns holding the date: one (a date column), 2-6 (parts), or none.
         date_format: the strftime layout of a one-column date (None: ISO or guessed).
         parts: whether ``columns`` are parts (``date_columns``) rather than one date column.
+        trained: the layout a training file had (:attr:`layout` after reading it, ``""`` for
+            ISO): a prediction file must have it too.
     """
 
     def __init__(
-        self, columns: Sequence[str], date_format: str | None = None, parts: bool = False
+        self,
+        columns: Sequence[str],
+        date_format: str | None = None,
+        parts: bool = False,
+        trained: str | None = None,
     ) -> None:
         self.columns = list(columns)
         self.date_format = date_format
         self.parts = parts
-        self.layout: str | None = date_format  # None: ISO; else a strftime layout
-        self.decided = date_format is not None or parts
+        self.trained = trained
+        self.layout: str | None = date_format or trained or None  # None: ISO; else strftime
+        self.decided = date_format is not None or parts or trained is not None
 
     @property
     def has_dates(self) -> bool:
@@ -99,6 +106,9 @@ class DateReader:
                 f"whole numbers for the {', '.join(PARTS[: len(self.columns)])} "
                 f"(date_columns {self.columns}) that make a valid date"
             )
+        if self.trained is not None and self.date_format is None:
+            layout = f"the layout {self.layout!r}" if self.layout else "ISO dates"
+            return f"a date such as the training file's ({layout})"
         if self.layout is None:
             return (
                 f"an ISO date such as {ISO_EXAMPLE} (as the first row; another layout: set "

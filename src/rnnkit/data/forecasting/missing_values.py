@@ -262,12 +262,13 @@ def _trim(
     """``table`` without the rows before every column has a value (and, for ``linear``
     columns, after the last value of one): those at the ends that could not be filled."""
     total = len(table.dates)
-    if (first_known < 0).any():
-        first, last = total, total
+    if (first_known < 0).any():  # a column without any value: every row goes
+        first, last = total, total - 1
     else:
         first = int(first_known.max())
         last = total - 1 if linear is None or not linear.any() else int(last_known[linear].min())
-    counts.dropped_at_ends = [first, total - 1 - last if last >= first else total - first]
+        last = max(last, first - 1)
+    counts.dropped_at_ends = [first, total - 1 - last]
     if first == 0 and last == total - 1:
         return table
     writer = TableWriter(table.columns, root)
