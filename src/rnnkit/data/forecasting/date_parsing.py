@@ -72,15 +72,18 @@ class DateReader:
             raise ValueError("no date columns: the rows have no dates to read")
         if self.parts:
             return self._from_parts(cells)
-        texts = [str(t).strip() for t in cells[0]]
+        texts = cells[0]
         if not self.decided:
             self._decide(texts)
         if self.layout is None:
-            values = parse_iso_layouts(texts)
+            values = parse_iso_layouts(texts)  # the usual case: no copy of the texts
             if values is None:
-                values = np.fromiter((_iso(t) for t in texts), dtype=np.int64, count=len(texts))
+                stripped = [str(t).strip() for t in texts]
+                values = parse_iso_layouts(stripped)
+            if values is None:
+                values = np.fromiter((_iso(t) for t in stripped), np.int64, len(stripped))
             return values
-        return _with_layout(texts, self.layout)
+        return _with_layout([str(t).strip() for t in texts], self.layout)
 
     def read_one(self, cells: Sequence[str]) -> int:
         """The date of one row (its date cells in :attr:`columns` order)."""
@@ -121,9 +124,9 @@ class DateReader:
             "data.date_format if the file uses another)"
         )
 
-    def _decide(self, texts: list[str]) -> None:
+    def _decide(self, texts: Sequence[str]) -> None:
         """Take the layout of the first date: ISO, or what pandas guesses."""
-        first = next((t for t in texts if t), None)
+        first = next((s for s in (str(t).strip() for t in texts) if s), None)
         if first is None:
             return
         self.decided = True
