@@ -39,7 +39,7 @@ from rnnkit.data.forecasting.categories import (
     one_hot,
     one_hot_names,
 )
-from rnnkit.data.forecasting.datamodule import ForecastingDataModule
+from rnnkit.data.forecasting.datamodule import ForecastingDataModule, split_trailing
 from rnnkit.data.forecasting.date_parsing import PARTS, DateReader, check_date_format
 from rnnkit.data.forecasting.dates import (
     NO_DATE,
@@ -186,18 +186,26 @@ def _check_rows(value: Any) -> list[tuple[int, int]]:
 class CSVSeriesDataModule(ForecastingDataModule):
     """One multivariate series from one CSV file, split chronologically into train/val/test.
 
-    The file has a header row; ``date_column`` holds ISO dates (``2016-07-01 00:00:00``,
-    ``2016-07-01``, ``2016-07-01T00:00:00+00:00``; read by ``datetime.fromisoformat``) that
-    must increase strictly from row to row, and the other columns are numbers. Settings of the
+    The file has a header row and one row per step. The dates (strictly increasing) are in
+    ``date_column``, in any one layout: ISO (``2016-07-01 00:00:00``, ``2016-07-01``), or one
+    pandas guesses from the first date (``1990/1/1 0:00``, ``1949-01``), or ``date_format``;
+    or split over ``date_columns`` (year, month, day, hour, ...); or absent
+    (``date_column=None``, the rows being steps of ``frequency``), see
+    :mod:`~rnnkit.data.forecasting.date_parsing`. The other columns are numbers, or text
+    one-hot encoded (``categorical_columns``, :mod:`~rnnkit.data.forecasting.categories`), or
+    left out (``exclude_columns``); missing cells follow ``missing``
+    (:mod:`~rnnkit.data.forecasting.missing_values`). Settings of the
     long-horizon benchmarks: ``target_columns=null`` forecasts every feature from every feature
     ("M"); ``target_columns=[OT]`` forecasts one from all ("MS"); with also
     ``feature_columns=[OT]``, one from itself ("S").
 
     Bad rows are reported by file and line (``on_bad_line="error"``: ``ValueError``) or dropped
     with one warning that counts them (``"skip"``), see :mod:`rnnkit.data.io.reading`: a wrong
-    number of columns, a date that is not ISO, a date not after the previous row's (unsorted or
-    duplicate; with ``skip`` the later row is dropped), an empty, non-numeric, NaN or infinite
-    cell, or one beyond the float32 range (1e308), in a used column (columns that are neither
+    number of columns, a date not in the file's layout, a date not after the previous row's
+    (unsorted or duplicate; with ``skip`` the later row is dropped), a missing cell
+    (``missing="error"``),
+    a non-numeric or infinite cell, or one beyond the float32 range (1e308), in a used column
+    (columns that are neither
     features nor targets are not read), bytes
     that are not UTF-8, or a blank line followed by more rows. A missing column is always an
     error.
@@ -219,13 +227,26 @@ class CSVSeriesDataModule(ForecastingDataModule):
     Args:
         path: the CSV file, or the folder of ``file``.
         file: the file name inside ``path`` (None: ``path`` is the file).
-        date_column: the date column's header name.
-        target_columns: the columns to forecast (None: every feature column).
-        feature_columns: the columns the history shows (None: every column but the date);
-            must include the targets.
-        time_features: ``true`` adds the calendar phases of :data:`TIME_FEATURES` as features
-            known in advance (history and horizon), e.g. ``hour_sin``, ``hour_cos``; a list
-            picks some (``[hour, weekday]``); ``false``: none. They are never targets.
+        date_column: the date column's header name (None: no dates; ``frequency`` required).
+        date_format: the strftime layout of ``date_column`` (None: ISO, or guessed by pandas
+            from the first date).
+        date_columns: 2-6 columns holding the year, month, day, hour, minute, second.
+        frequency: the rows' spacing (``h``, ``15min``, ``D``, ``W``, ``MS``, ...;
+            :mod:`~rnnkit.data.forecasting.frequency`); None: inferred from the dates, which must
+            agree with it when given.
+        target_columns: the columns to forecast (None: every numeric feature column).
+        feature_columns: the columns the history shows (None: every column but the dates and
+            ``exclude_columns``); must include the targets.
+        categorical_columns: text columns one-hot encoded over the categories of the
+            training rows (features ``<column>=<category>``).
+        exclude_columns: columns left out.
+        missing: ``"error"``, ``"drop"``, ``"ffill"`` or ``"interpolate"``: what a missing cell
+            does (:mod:`~rnnkit.data.forecasting.missing_values`); dropped rows are counted in
+            one warning and the summary.
+        time_features: ``true`` adds the calendar phases of :data:`TIME_FEATURES` that vary at
+            the frequency as features known in advance (history and horizon), e.g.
+            ``hour_sin``, ``hour_cos``; a list picks some (``[hour, weekday]``); ``false``:
+            none. They are never targets.
         split: ``"ratio"`` or ``"rows"`` (see above).
         split_ratios: the fractions of ``split=ratio``.
         split_rows: the row ranges of ``split=rows`` (must be None otherwise).
@@ -945,14 +966,14 @@ class CSVSeriesDataModule(ForecastingDataModule):
         body = list(records[1:])
         while body and not "".join(body[-1][1]).strip():
             body.pop()
-        future: list[tuple[int, list[str]]] = []
-        while (
-            targets
-            and body
-            and len(body[-1][1]) == len(header)
-            and all(body[-1][1][i].strip() in MISSING_MARKERS for i in targets)
-        ):
-            future.insert(0, body.pop())
+        body, future = split_trailing(
+            body,
+            lambda record: (
+                bool(targets)
+                and len(record[1]) == len(header)
+                and all(record[1][i].strip() in MISSING_MARKERS for i in targets)
+            ),
+        )
         return [records[0], *body], future
 
     def _future_values(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -376,10 +376,9 @@ class ForecastingDataModule(RnnkitDataModule):
                     + f", got {columns}"
                 )
             rows = [(line, row) for line, row in enumerate(reader, start=2)]
-        targets = set(self.target_names)
-        future: list[tuple[int, dict[str, str]]] = []
-        while rows and all(not (rows[-1][1].get(n) or "").strip() for n in targets):
-            future.insert(0, rows.pop())
+        rows, future = split_trailing(
+            rows, lambda row: all(not (row[1].get(n) or "").strip() for n in self.target_names)
+        )
         given_names = [n for n in self.known_future_names if n not in derived]
         if given_names and len(future) != self.horizon:
             raise ValueError(
@@ -513,3 +512,12 @@ class ForecastingDataModule(RnnkitDataModule):
 def _stack(arrays: list[Any]) -> torch.Tensor:
     """Equal-shaped float arrays (or tensors) stacked into one float32 tensor."""
     return torch.from_numpy(np.stack([np.asarray(a, dtype=np.float32) for a in arrays]))
+
+
+def split_trailing(rows: list[Any], is_future: Callable[[Any], bool]) -> tuple[list, list]:
+    """``(rows, future)``: the trailing rows for which ``is_future`` holds (a prediction
+    file's horizon rows, whose targets are empty) split off the end of ``rows``."""
+    end = len(rows)
+    while end and is_future(rows[end - 1]):
+        end -= 1
+    return rows[:end], rows[end:]
