@@ -390,3 +390,18 @@ def test_the_prepared_cache_gives_the_batches_read_directly(tmp_path, monkeypatc
             for a, b in pairs:
                 for key in ("history", "target", "future_covariates", "window_dates"):
                     assert torch.equal(a[key], b[key]), key
+
+
+def test_a_missing_month_is_filled_with_the_calendar_month(tmp_path):
+    file = passengers(tmp_path / "passengers.csv")
+    lines = file.read_text().splitlines()
+    file.write_text("\n".join(lines[:4] + lines[6:]) + "\n")  # 1949-04 and 1949-05 left out
+    with pytest.raises(ValueError, match="no rows between 1949-03-01 and 1949-06-01"):
+        module(file, date_column="Month", time_gaps="error").setup()
+    dm = module(file, date_column="Month", time_gaps="fill")
+    dm.setup()
+    dates, values, _ = whole_series(dm)
+    assert dates[:7] == [f"1949-{m:02d}-01" for m in range(1, 8)]
+    march, june = float(lines[3].split(",")[1]), float(lines[6].split(",")[1])
+    april = march + (june - march) * 31 / 92  # linear in time: 31 of the 92 days
+    assert values[3, 0] == pytest.approx(april)

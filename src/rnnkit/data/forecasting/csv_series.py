@@ -530,7 +530,11 @@ class CSVSeriesDataModule(ForecastingDataModule):
             )
             return table
         try:
-            dates, values = fill_gaps(np.asarray(table.dates), np.asarray(table.values), gaps)
+            stored = np.asarray(table.dates)
+            frequency = (
+                Frequency.parse(self.frequency) if self.frequency else Frequency.infer(stored)
+            )
+            dates, values = fill_gaps(stored, np.asarray(table.values), gaps, frequency)
         except ValueError as error:
             table.close()
             raise ValueError(
