@@ -38,6 +38,11 @@ REFUSED = {
     ("BuiltinTranslationDataModule", "lowercase"): True,
     ("ETTDataModule", "file"): "other.csv",
     ("ETTDataModule", "date_column"): "when",
+    ("ETTDataModule", "date_format"): "%Y/%m/%d",
+    ("ETTDataModule", "date_columns"): ["year", "month"],
+    ("ETTDataModule", "frequency"): "h",
+    ("ETTDataModule", "categorical_columns"): ["wind"],
+    ("ETTDataModule", "exclude_columns"): ["OT"],
 }
 """Arguments a datamodule inherits but fixes itself: not in its YAML, and an error when set."""
 NOTHING_TO_PREPARE = {"cache_dir", "rebuild_cache", "prepare_workers"}

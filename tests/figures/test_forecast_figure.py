@@ -23,3 +23,19 @@ def test_truth_and_forecast_follow_the_history():
     np.testing.assert_array_equal(lines["forecast"].get_ydata(), prediction)
     legend = [text.get_text() for text in axes.get_legend().get_texts()]
     assert legend == ["history", "truth", "forecast"]
+
+
+def test_the_x_axis_shows_the_dates_when_known():
+    dates = np.arange("1949-01", "1949-07", dtype="datetime64[M]").astype("datetime64[us]")
+    figure = forecast_figure([1.0, 2.0, 3.0, 4.0], [5.0, 6.0], [5.5, 5.0], dates=dates)
+    (axes,) = figure.axes
+    lines = {line.get_label(): line for line in axes.get_lines()}
+    np.testing.assert_array_equal(lines["history"].get_xdata(), dates[:4])
+    np.testing.assert_array_equal(lines["forecast"].get_xdata(), dates[4:])
+    figure.canvas.draw()
+    labels = [label.get_text() for label in axes.get_xticklabels()]
+    assert any("1949" in text for text in labels) and any("Mar" in text for text in labels)
+    unknown = dates.copy()
+    unknown[2] = np.datetime64("NaT")
+    (axes,) = forecast_figure([1.0, 2.0, 3.0, 4.0], [5.0, 6.0], [5.5, 5.0], dates=unknown).axes
+    assert axes.get_xlabel() == "step"

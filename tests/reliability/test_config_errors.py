@@ -140,7 +140,13 @@ COMMAND_CONFIG_CASES = [
     ("eval", ["+trainer.accelerater=cpu"], "did you mean trainer.accelerator?"),
     ("predict", ["input=x", "+inputs=y"], "inputs: unknown key; did you mean input?"),
     ("predict", ["input=x", "+option.beam_size=2"], "did you mean options.beam_size?"),
-    ("predict", ["input=null"], "input: expected a sentence, a prompt or a file path, got None"),
+    ("predict", ["input=' '"], "input: expected a sentence, a prompt or a file path (or"),
+    ("predict", ["input=x", "input_file=y"], "input_file: give either input or input_file"),
+    (
+        "predict",
+        ["input=x", "output_format=csv"],
+        "output_format: expected one of ['text', 'jsonl']",
+    ),
     ("predict", ["input=x", "+options.beam_size=0"], "options.beam_size: expected a positive"),
     ("predict", ["input=x", "+options.top_p=2"], "options.top_p: expected a number > 0 and <="),
     ("predict", ["input=x", "+data.num_workers=-1"], "data.num_workers: expected an integer >="),
@@ -200,7 +206,9 @@ def test_the_top_level_keys_are_the_primary_config_and_its_groups(command):
         primary = yaml.safe_load((CONFIG_DIR / f"{names.pop()}.yaml").read_text())
         for entry in primary.pop("defaults", []):
             if isinstance(entry, dict):
-                expected.update(k for k, v in entry.items() if v is not None)
+                expected.update(
+                    k for k, v in entry.items() if v is not None and not k.startswith("override ")
+                )
             elif entry != "_self_":
                 names.append(entry)
         expected.update(primary)

@@ -104,7 +104,7 @@ def test_predict_prints_a_dated_forecast_table_in_ppm(trained, tmp_path, capsys)
         tmp_path,
         "predict",
     )
-    lines = predict(cfg)
+    lines = "\n".join(predict(cfg)).split("\n")
     assert lines[1].split("\t") == ["step", "date", "co2"]
     rows = [line.split("\t") for line in lines[2:]]
     assert [r[0] for r in rows] == ["1", "2", "3", "4"]

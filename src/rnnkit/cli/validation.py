@@ -210,9 +210,7 @@ def validate_checkpoint_command(cfg: DictConfig) -> None:
     if not isinstance(path, str) or not path.strip():
         raise ConfigError(f"ckpt_path: expected the path of a checkpoint file, got {path!r}")
     if "input" in config:
-        raw = config["input"]
-        if isinstance(raw, (dict, list, bool)) or raw is None or not str(raw).strip():
-            raise ConfigError(f"input: expected a sentence, a prompt or a file path, got {raw!r}")
+        check_predict_io(config)
     data = config.get("data") or {}
     if not isinstance(data, dict):
         raise ConfigError(f"data: expected a mapping of data overrides, got {data!r}")
@@ -223,6 +221,45 @@ def validate_checkpoint_command(cfg: DictConfig) -> None:
     check_ranges(options, prefix="options")
     if "trainer" in config:  # eval.yaml itself turns the logger off
         check_trainer(config.get("trainer") or {}, ignored=("logger",))
+
+
+PREDICT_OUTPUT_FORMATS = ("text", "jsonl")
+"""The values of ``rnnkit-predict``'s ``output_format``."""
+
+
+def missing_input(raw: Any) -> str:
+    """What ``rnnkit-predict`` says of a missing or empty ``input``."""
+    return (
+        "input: expected a sentence, a prompt or a file path (or input_file=<file with one "
+        f"input a line>, - for standard input), got {raw!r}"
+    )
+
+
+def check_predict_io(config: dict[str, Any]) -> None:
+    """``rnnkit-predict``'s ``input`` or ``input_file`` (exactly one), ``output_file`` and
+    ``output_format``."""
+    raw, name = config.get("input"), config.get("input_file")
+    if raw is not None and name is not None:
+        raise ConfigError(
+            f"input_file: give either input or input_file, got input={raw!r} and "
+            f"input_file={name!r}"
+        )
+    if name is not None:
+        if isinstance(name, (dict, list, bool)) or not str(name).strip():
+            raise ConfigError(
+                f"input_file: expected a file with one input per line, or - for standard "
+                f"input, got {name!r}"
+            )
+    elif raw is not None and (isinstance(raw, (dict, list, bool)) or not str(raw).strip()):
+        raise ConfigError(missing_input(raw))  # none at all: a generating task's (music)
+    output = config.get("output_file")
+    if output is not None and (isinstance(output, (dict, list, bool)) or not str(output).strip()):
+        raise ConfigError(f"output_file: expected a file path (or null: print), got {output!r}")
+    if config.get("output_format", "text") not in PREDICT_OUTPUT_FORMATS:
+        raise ConfigError(
+            f"output_format: expected one of {list(PREDICT_OUTPUT_FORMATS)}, got "
+            f"{config.get('output_format')!r}"
+        )
 
 
 def check_data_overrides(target: Any, overrides: dict[str, Any]) -> None:
@@ -339,7 +376,8 @@ def constructor_parameters(
 ) -> tuple[dict[str, inspect.Parameter], bool]:
     """``({name: parameter}, closed)`` of ``component``'s constructor, annotations resolved;
     a ``**kwargs`` is followed into the base classes' constructors (``follow_kwargs``).
-    ``closed`` is false when ``**kwargs`` may take more than these names."""
+    ``closed`` is false when ``**kwargs`` may take more than these names (a ``**unsupported``
+    never does)."""
     parameters: dict[str, inspect.Parameter] = {}
     classes = component.__mro__ if isinstance(component, type) else (component,)
     for owner in classes:
@@ -356,7 +394,9 @@ def constructor_parameters(
             if name == "self" or parameter.kind is parameter.VAR_POSITIONAL:
                 continue
             if parameter.kind is parameter.VAR_KEYWORD:
-                more = True
+                # ``**unsupported`` takes only what the class refuses itself (rnnkit.GRU's
+                # proj_size, as torch.nn refuses it): no more keys.
+                more = more or name != "unsupported"
                 continue
             annotation = hints.get(name, inspect.Parameter.empty)
             parameters.setdefault(name, parameter.replace(annotation=annotation))

@@ -319,9 +319,22 @@ class RecurrentTask(pl.LightningModule):
     # ---- prediction on raw input -------------------------------------------------------
 
     @torch.no_grad()
+    def predict_records(
+        self, batch: dict[str, Any], datamodule: Any, **options: Any
+    ) -> list[dict[str, Any]]:
+        """One JSON-able record (plain strings, numbers, lists) per prediction for a batch made
+        by ``datamodule.batch_from_raw``: what ``rnnkit-predict output_format=jsonl`` writes."""
+        raise NotImplementedError
+
+    def format_prediction(self, record: dict[str, Any]) -> str:
+        """A record of :meth:`predict_records` as the text ``rnnkit-predict`` prints (one line,
+        or several for a table)."""
+        raise NotImplementedError
+
     def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
         """Human-readable predictions for a batch made by ``datamodule.batch_from_raw``."""
-        raise NotImplementedError
+        records = self.predict_records(batch, datamodule, **options)
+        return [self.format_prediction(record) for record in records]
 
     # ---- TensorBoard helpers (no-ops for other loggers) --------------------------------
 

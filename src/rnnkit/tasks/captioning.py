@@ -197,8 +197,10 @@ class CaptioningTask(RecurrentTask):
         )
 
     @torch.no_grad()
-    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
-        """One line per image: ``<caption>\\t<file>``.
+    def predict_records(
+        self, batch: dict[str, Any], datamodule: Any, **options: Any
+    ) -> list[dict[str, Any]]:
+        """``{"caption", "file"}`` per image.
 
         Options: ``method`` (greedy | beam | sample), ``max_length`` (default
         ``model.max_caption_length``), and the method's own options (``beam_size``,
@@ -213,9 +215,13 @@ class CaptioningTask(RecurrentTask):
         options.setdefault("max_length", self.max_caption_length)
         generation = self.model.generate(batch["images"], **options)
         return [
-            f"{datamodule.decode_caption(tokens)}\t{source}"
+            {"caption": datamodule.decode_caption(tokens), "file": source}
             for tokens, source in zip(generation.tokens, batch["sources"])
         ]
+
+    def format_prediction(self, record: dict[str, Any]) -> str:
+        """``<caption><TAB><file>``."""
+        return f"{record['caption']}\t{record['file']}"
 
 
 @contextlib.contextmanager

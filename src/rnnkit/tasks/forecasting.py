@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -245,13 +246,17 @@ class ForecastingTask(RecurrentTask):
                 truth.float().cpu().numpy(),
                 prediction.float().cpu().numpy(),
                 title=title,
+                dates=_window_dates(batch),
             ),
         )
 
     @torch.no_grad()
-    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
-        """A forecast table per input series: ``step``, ``date`` (when the dates are known or
-        evenly spaced), then each target in original units. Takes no options."""
+    def predict_records(
+        self, batch: dict[str, Any], datamodule: Any, **options: Any
+    ) -> list[dict[str, Any]]:
+        """Per input series ``{"source", "forecast": [{"step", "date", "values": {<target>:
+        value}}]}`` in original units (``date`` only when the dates are known or evenly
+        spaced). Takes no options."""
         if options:
             raise ValueError(
                 f"{sorted(options)[0]}: the forecasting task takes no predict "
@@ -259,16 +264,38 @@ class ForecastingTask(RecurrentTask):
             )
         forecast = self.unscale(self(batch["history"], batch.get("future_covariates")))
         names = self.spec["target_names"]
-        lines = []
+        records = []
         for source, dates, values in zip(batch["sources"], batch["horizon_dates"], forecast):
             with_dates = any(dates)
-            lines.append(f"# forecast after {source}")
-            lines.append("\t".join(["step", *(["date"] if with_dates else []), *names]))
-            for step, row in enumerate(values.tolist(), start=1):
-                cells = [
-                    str(step),
-                    *([dates[step - 1]] if with_dates else []),
-                    *(f"{v:.4f}" for v in row),
-                ]
-                lines.append("\t".join(cells))
-        return lines
+            steps = [
+                {
+                    "step": step,
+                    **({"date": dates[step - 1]} if with_dates else {}),
+                    "values": dict(zip(names, row)),
+                }
+                for step, row in enumerate(values.tolist(), start=1)
+            ]
+            records.append({"source": source, "forecast": steps})
+        return records
+
+    def format_prediction(self, record: dict[str, Any]) -> str:
+        """A table: ``# forecast after <source>``, then ``step``, ``date``, each target."""
+        steps = record["forecast"]
+        keys = ["step", *(["date"] if "date" in steps[0] else [])]
+        names = list(steps[0]["values"])
+        lines = [f"# forecast after {record['source']}", "\t".join(keys + names)]
+        for step in steps:
+            cells = [str(step[k]) for k in keys] + [f"{v:.4f}" for v in step["values"].values()]
+            lines.append("\t".join(cells))
+        return "\n".join(lines)
+
+
+def _window_dates(batch: dict[str, Any]) -> np.ndarray | None:
+    """The first window's ``(L + H,)`` dates as datetime64, or None when any is unknown."""
+    dates = batch.get("window_dates")
+    if dates is None:
+        return None
+    stored = dates[0].cpu().numpy().astype(np.int64)
+    if (stored == np.iinfo(np.int64).min).any():
+        return None
+    return stored.view("datetime64[us]")

@@ -236,8 +236,10 @@ class LanguageModelingTask(RecurrentTask):
         return self.predict_raw(batch, datamodule, max_new_tokens=max_new_tokens, **options)[0]
 
     @torch.no_grad()
-    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
-        """The prompt and its continuation, as one text.
+    def predict_records(
+        self, batch: dict[str, Any], datamodule: Any, **options: Any
+    ) -> list[dict[str, Any]]:
+        """``{"text"}``: the prompt and its continuation, as one text.
 
         Options: ``max_new_tokens`` (200), ``temperature`` (1.0), ``top_k``, ``top_p``,
         ``seed`` (reproducible sampling), ``greedy`` (most probable token each step; takes
@@ -259,7 +261,10 @@ class LanguageModelingTask(RecurrentTask):
             tokens = self.model.generate(batch["tokens"].to(self.device), **options)
         finally:
             self.train(was_training)
-        return [datamodule.decode_text(row) for row in tokens]
+        return [{"text": datamodule.decode_text(row)} for row in tokens]
+
+    def format_prediction(self, record: dict[str, Any]) -> str:
+        return record["text"]
 
 
 def state_batch(state: Any) -> int:

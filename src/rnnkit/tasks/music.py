@@ -41,6 +41,8 @@ class MusicTask(RecurrentTask):
     """
 
     task = "music"
+    # rnnkit-predict output_file= is the MIDI file this task composes, not its printed lines.
+    writes_output_file = True
 
     def build_model(self, model: dict[str, Any], spec: dict[str, Any]) -> nn.Module:
         if self.hparams.cell.get("bidirectional"):

@@ -103,10 +103,20 @@ class SentimentTask(RecurrentTask):
             self.log_text("val/samples", "\n".join(rows))
 
     @torch.no_grad()
-    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
+    def predict_records(
+        self, batch: dict[str, Any], datamodule: Any, **options: Any
+    ) -> list[dict[str, Any]]:
+        """``{"label", "probability", "tokens"}`` per sentence (``tokens``: the words the
+        model read, ``<unk>`` for those it never saw in training)."""
         probabilities = self(batch["tokens"], batch["lengths"]).softmax(-1)
-        lines = []
+        records = []
         for i, (p, label) in enumerate(zip(*probabilities.max(-1))):
             sentence = datamodule.decode_tokens(batch["tokens"][i, : batch["lengths"][i]])
-            lines.append(f"{self.label_names[label]}\t{p:.3f}\t{sentence}")
-        return lines
+            records.append(
+                {"label": self.label_names[label], "probability": float(p), "tokens": sentence}
+            )
+        return records
+
+    def format_prediction(self, record: dict[str, Any]) -> str:
+        """``label<TAB>probability<TAB>tokens``."""
+        return f"{record['label']}\t{record['probability']:.3f}\t{record['tokens']}"

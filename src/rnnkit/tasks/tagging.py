@@ -212,8 +212,11 @@ class TaggingTask(RecurrentTask):
         return "\n".join(lines)
 
     @torch.no_grad()
-    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
-        """One line per sentence: ``word/TAG ...``, then the entities found (entity schemes)."""
+    def predict_records(
+        self, batch: dict[str, Any], datamodule: Any, **options: Any
+    ) -> list[dict[str, Any]]:
+        """``{"words", "tags"}`` per sentence, and with an entity scheme ``"entities"``:
+        ``[{"type", "text", "start", "end"}]`` (word positions, ``end`` inclusive)."""
         if options:
             name = sorted(options)[0]
             raise ValueError(
@@ -221,18 +224,30 @@ class TaggingTask(RecurrentTask):
                 f"{name}={options[name]!r}"
             )
         predictions = self.model.decode_from_emissions(self.emissions(batch), batch["lengths"])
-        lines = []
+        records = []
         for words, row in zip(batch["words"], predictions):
             tags = self.tag_names_of(row)
-            line = self.format_tagged(words, tags)
+            record: dict[str, Any] = {"words": list(words), "tags": tags}
             if self.tag_scheme in ENTITY_SCHEMES:
-                found = [
-                    f"{kind}: {' '.join(words[first : last + 1])}"
+                record["entities"] = [
+                    {
+                        "type": kind,
+                        "text": " ".join(words[first : last + 1]),
+                        "start": first,
+                        "end": last,
+                    }
                     for kind, first, last in entity_chunks(tags, self.tag_scheme)
                 ]
-                line += "\t[" + "; ".join(found) + "]"
-            lines.append(line)
-        return lines
+            records.append(record)
+        return records
+
+    def format_prediction(self, record: dict[str, Any]) -> str:
+        """``word/TAG ...``, then the entities found (entity schemes)."""
+        line = self.format_tagged(record["words"], record["tags"])
+        if "entities" in record:
+            found = [f"{e['type']}: {e['text']}" for e in record["entities"]]
+            line += "\t[" + "; ".join(found) + "]"
+        return line
 
 
 def char_features_config(config: Any, spec: dict[str, Any]) -> dict[str, Any] | None:

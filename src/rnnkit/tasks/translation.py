@@ -226,9 +226,11 @@ class TranslationTask(RecurrentTask):
     # ---- prediction --------------------------------------------------------------------
 
     @torch.no_grad()
-    def predict_raw(self, batch: dict[str, Any], datamodule: Any, **options: Any) -> list[str]:
-        """``source → translation`` per input sentence, then the source words the model never
-        saw in training, if any.
+    def predict_records(
+        self, batch: dict[str, Any], datamodule: Any, **options: Any
+    ) -> list[dict[str, Any]]:
+        """``{"source", "translation", "unknown_words"}`` per input sentence (the source words
+        the model never saw in training).
 
         Options: ``beam_size`` (1: greedy decoding, the default; > 1: beam search),
         ``length_penalty`` (beam search only, default 1.0), ``max_length`` (most generated
@@ -258,15 +260,23 @@ class TranslationTask(RecurrentTask):
             max_length=options.get("max_length"),
             **decode_options,
         )
-        lines = []
+        records = []
         for source_tokens, row in zip(batch["source_tokens"], generation.tokens):
-            translation = datamodule.detokenize_target(datamodule.decode_target(row))
-            line = f"{datamodule.detokenize_source(source_tokens)} → {translation or '(empty)'}"
-            unknown = [t for t in source_tokens if t not in datamodule.source_vocab]
-            if unknown:
-                line += f"\t[not in the training vocabulary: {', '.join(unknown)}]"
-            lines.append(line)
-        return lines
+            records.append(
+                {
+                    "source": datamodule.detokenize_source(source_tokens),
+                    "translation": datamodule.detokenize_target(datamodule.decode_target(row)),
+                    "unknown_words": [t for t in source_tokens if t not in datamodule.source_vocab],
+                }
+            )
+        return records
+
+    def format_prediction(self, record: dict[str, Any]) -> str:
+        """``source → translation``, then the unknown source words, if any."""
+        line = f"{record['source']} → {record['translation'] or '(empty)'}"
+        if record["unknown_words"]:
+            line += f"\t[not in the training vocabulary: {', '.join(record['unknown_words'])}]"
+        return line
 
 
 def make_teacher_forcing(config: dict[str, Any] | None) -> tuple[TeacherForcingSchedule, str]:

@@ -110,3 +110,24 @@ def test_bad_arguments_are_named(kwargs, argument):
 def test_interpolation_rejects_all_missing():
     with pytest.raises(ValueError, match="values"):
         forecasting._interpolate_missing(np.full(4, np.nan))
+
+
+def test_prediction_computes_the_season_from_the_dates(tmp_path):
+    """A CSV of dates and co2 is enough: season_sin/season_cos are derived, as in training."""
+    from rnnkit.data.forecasting.builtin import BuiltinForecastingDataModule
+
+    dm = BuiltinForecastingDataModule(input_length=104, horizon=26)
+    dm.setup()
+    (series,) = forecasting.load("val")
+    rows = [f"{d},{v[0]}" for d, v in zip(series["dates"][:104], series["values"][:104])]
+    (tmp_path / "co2.csv").write_text("\n".join(["date,co2", *rows]) + "\n")
+    batch = dm.batch_from_raw(str(tmp_path / "co2.csv"))
+    window = dm.datasets["val"][0]  # the same 104 weeks, then the next 26
+    np.testing.assert_allclose(batch["history"][0].numpy(), window["history"], atol=1e-5)
+    np.testing.assert_allclose(
+        batch["future_covariates"][0].numpy(), window["covariates"], atol=1e-5
+    )
+    assert batch["horizon_dates"] == [series["dates"][104:130]]
+    (tmp_path / "undated.csv").write_text("co2\n" + "\n".join(r.split(",")[1] for r in rows))
+    with pytest.raises(ValueError, match=r"missing the columns \['date'\]"):
+        dm.parse_raw(str(tmp_path / "undated.csv"))

@@ -211,11 +211,22 @@ def duplicate_date(lines: list[str]) -> list[str]:
 
 BAD_ROWS = {
     # case: (change of the lines, line of the problem, expected message)
-    "NaN cell": (replace_cell("HULL", "nan"), 8, "column 'HULL': expected a finite number, got "),
+    "NaN cell": (replace_cell("HULL", "nan"), 8, "column 'HULL': missing value 'nan'; expected"),
+    "NA cell": (replace_cell("HULL", "NA"), 8, "column 'HULL': missing value 'NA'; expected"),
     "empty cell": (replace_cell("LUFL", ""), 8, "column 'LUFL': empty cell \\(a missing value\\)"),
-    "non-numeric cell": (replace_cell("OT", "n/a"), 8, "column 'OT': expected a number, got 'n/a'"),
+    "non-numeric cell": (
+        replace_cell("OT", "n.a."),
+        8,
+        "column 'OT': expected a number, got 'n.a.' \\(a text column\\? name it in "
+        "data.categorical_columns to one-hot encode it, or in data.exclude_columns",
+    ),
     "infinite cell": (replace_cell("OT", "inf"), 8, "column 'OT': expected a finite number"),
-    "bad date": (replace_cell("date", "07/01/2016 06:00"), 8, "column 'date': expected an ISO"),
+    "bad date": (
+        replace_cell("date", "07/01/2016 06:00"),
+        8,
+        "column 'date': expected an ISO date such as 2016-07-01 00:00:00 \\(as the first row; "
+        "another layout: set data.date_format",
+    ),
     "too few columns": (lambda ls: [*ls[:7], ls[7].rsplit(",", 1)[0], *ls[8:]], 8, "expected 8"),
     "blank line": (lambda ls: [*ls[:7], "", *ls[8:]], 8, "blank line"),
     "unsorted dates": (
@@ -307,7 +318,7 @@ def test_an_empty_file_or_a_header_only_file_is_refused(tmp_path):
         ({"split": "rows", "split_rows": [[0, 100], [100, 120]]}, "split_rows: expected three"),
         ({"target_columns": "OT"}, "target_columns: expected a non-empty list"),
         ({"target_columns": ["OT", "OT"]}, "target_columns: expected distinct"),
-        ({"target_columns": ["date"]}, "target_columns: 'date' is the date column"),
+        ({"target_columns": ["date"]}, r"target_columns: \['date'\] hold the dates"),
         (
             {"target_columns": ["OT"], "feature_columns": ["HUFL"]},
             r"feature_columns: the targets \['OT'\] must be features too",

@@ -69,7 +69,8 @@ def assert_same_batches(first: list[dict], second: list[dict]) -> None:
         assert a.keys() == b.keys()
         for key in a:
             if isinstance(a[key], torch.Tensor):
-                assert a[key].dtype == b[key].dtype == torch.float32
+                expected = torch.float32 if a[key].is_floating_point() else torch.int64
+                assert a[key].dtype == b[key].dtype == expected  # values, or window_dates
                 torch.testing.assert_close(a[key], b[key], rtol=0, atol=0)
             else:
                 assert a[key] == b[key]

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from rnnkit.data.forecasting.builtin import BuiltinForecastingDataModule
-from rnnkit.data.forecasting.datamodule import ForecastingDataModule, infer_dates
+from rnnkit.data.forecasting.datamodule import ForecastingDataModule
 
 FEATURES = ["load", "temperature", "hour_sin"]
 
@@ -209,22 +209,6 @@ def test_bad_csv_input_names_the_file_and_what_is_wrong(fitted, tmp_path, header
 def test_a_missing_csv_file_is_file_not_found(fitted, tmp_path):
     with pytest.raises(FileNotFoundError):
         fitted.batch_from_raw(str(tmp_path / "absent.csv"))
-
-
-@pytest.mark.parametrize(
-    ("dates", "expected"),
-    [
-        (["2020-01-01", "2020-01-08"], ["2020-01-15", "2020-01-22"]),
-        (
-            ["2020-01-01 00:00:00", "2020-01-01 01:00:00"],
-            ["2020-01-01 02:00:00", "2020-01-01 03:00:00"],
-        ),
-        (["2020-01-31", "2020-02-29", "2020-03-31"], ["", ""]),
-        (["", ""], ["", ""]),
-    ],
-)
-def test_infer_dates_continues_evenly_spaced_dates_only(dates, expected):
-    assert infer_dates(dates, 2) == expected
 
 
 def test_builtin_co2_windows_and_spec():

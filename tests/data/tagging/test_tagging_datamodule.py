@@ -100,6 +100,19 @@ def test_raw_input_is_a_sentence_or_a_file(tmp_path):
         data.parse_raw("   ")
 
 
+def test_raw_text_is_split_into_words_as_the_corpus_was_tokenised():
+    data = InMemoryTagging(tag_scheme="BIO", source_tag_scheme="IOB1")
+    data.setup()
+    assert data.batch_from_raw("Anna left Paris.")["words"] == [["Anna", "left", "Paris", "."]]
+    assert data.parse_raw('Anna\'s "team", won')[0]["tokens"] == (
+        ["Anna", "'s", '"', "team", '"', ",", "won"]
+    )
+    spaces = InMemoryTagging(tag_scheme="BIO", source_tag_scheme="IOB1", tokenizer="whitespace")
+    assert spaces.parse_raw("Anna left Paris.")[0]["tokens"] == ["Anna", "left", "Paris."]
+    with pytest.raises(ValueError, match="tokenizer: expected one of"):
+        InMemoryTagging(tokenizer="spacy")
+
+
 @pytest.mark.parametrize(
     ("kwargs", "example", "message"),
     [

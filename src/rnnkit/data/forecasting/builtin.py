@@ -91,8 +91,8 @@ def _series(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...], tu
             rows = list(csv.DictReader(handle))
         days = [date(int(r["date"][:4]), int(r["date"][4:6]), int(r["date"][6:])) for r in rows]
         co2 = np.array([float(r["co2"]) if r["co2"] else math.nan for r in rows])
-        phase = np.array([2 * math.pi * d.timetuple().tm_yday / 365.25 for d in days])
-        values = np.stack([_interpolate_missing(co2), np.sin(phase), np.cos(phase)], axis=1)
+        stored = np.array(days, dtype="datetime64[us]").view(np.int64)
+        values = np.stack([_interpolate_missing(co2), *season(stored)], axis=1)
         features, known = ("co2", "season_sin", "season_cos"), ("season_sin", "season_cos")
     else:
         with _statsmodels_file("sunspots", "sunspots.csv").open(newline="") as handle:
@@ -102,6 +102,15 @@ def _series(name: str) -> tuple[tuple[str, ...], np.ndarray, tuple[str, ...], tu
         features, known = ("sunactivity",), ()
     values.setflags(write=False)
     return tuple(d.isoformat() for d in days), values, features, known
+
+
+def season(dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(sin, cos)`` of the phase of the calendar year, 2 pi * (day of year) / 365.25, of
+    ``(T,)`` stored dates (int64 microseconds, :mod:`~rnnkit.data.forecasting.dates`)."""
+    days = np.asarray(dates, dtype=np.int64).view("datetime64[us]").astype("datetime64[D]")
+    day_of_year = (days - days.astype("datetime64[Y]").astype("datetime64[D]")).astype(np.int64)
+    phase = 2 * math.pi * (day_of_year + 1) / 365.25
+    return np.sin(phase), np.cos(phase)
 
 
 def split_bounds(length: int) -> dict[str, tuple[int, int]]:
@@ -147,6 +156,13 @@ class BuiltinForecastingDataModule(ForecastingDataModule):
         if series not in SERIES:
             raise ValueError(f"series: expected one of {SERIES}, got {series!r}")
         self.series = series
+
+    def derived_features(self, dates: np.ndarray) -> dict[str, np.ndarray]:
+        """``season_sin``/``season_cos`` of the co2 series: the phase of the calendar year
+        (day of year / 365.25), computed from the dates as :func:`load` computes it."""
+        if self.series != "co2":
+            return {}
+        return dict(zip(("season_sin", "season_cos"), season(dates)))
 
     def load_split(self, split: str) -> list[dict[str, Any]]:
         examples = load(split, seed=self.seed, series=self.series)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import csv
 import math
 from collections import Counter
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Callable, Iterable
 from itertools import chain
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,8 @@ import numpy as np
 import torch
 
 from rnnkit.data.datamodule import RnnkitDataModule
-from rnnkit.data.forecasting.dates import parse_dates
+from rnnkit.data.forecasting.dates import NO_DATE, format_dates, parse_dates
+from rnnkit.data.forecasting.frequency import Frequency
 from rnnkit.data.forecasting.moments import RunningMoments
 from rnnkit.data.forecasting.windows import EncodedColumns, SeriesWindows
 
@@ -319,7 +319,8 @@ class ForecastingDataModule(RnnkitDataModule):
     def collate(self, windows: list[dict[str, Any]]) -> dict[str, Any]:
         """Windows (:class:`~rnnkit.data.forecasting.windows.SeriesWindows` items) to a batch:
         ``history (N, L, F)``, ``target (N, H, T)`` (when every window has one),
-        ``future_covariates (N, H, C)`` (when ``C > 0``), ``horizon_dates``, ``sources``."""
+        ``future_covariates (N, H, C)`` (when ``C > 0``), ``horizon_dates``, ``sources`` and
+        ``window_dates (N, L + H)`` int64 stored dates (when the windows have them)."""
         batch: dict[str, Any] = {
             "history": _stack([w["history"] for w in windows]),
             "horizon_dates": [list(w["horizon_dates"]) for w in windows],
@@ -329,44 +330,63 @@ class ForecastingDataModule(RnnkitDataModule):
             batch["target"] = _stack([w["target"] for w in windows])
         if self.known_future_names:
             batch["future_covariates"] = _stack([w["covariates"] for w in windows])
+        if all(w.get("dates") is not None for w in windows):
+            batch["window_dates"] = torch.from_numpy(np.stack([w["dates"] for w in windows]))
         return batch
 
     # ---- prediction input --------------------------------------------------------------
 
+    def derived_features(self, dates: np.ndarray) -> dict[str, np.ndarray]:
+        """Features the datamodule computes from ``(T,)`` stored dates (int64, see
+        :mod:`~rnnkit.data.forecasting.dates`) rather than reads: ``{name: (T,) values}``, none
+        here (subclasses: calendar phases). Prediction input need not hold them."""
+        return {}
+
+    def derived_feature_names(self) -> list[str]:
+        """The names :meth:`derived_features` gives (among :attr:`feature_names`)."""
+        return [n for n in self.feature_names if n in self.derived_features(np.zeros(1, np.int64))]
+
     def parse_raw(self, raw: str) -> list[dict[str, Any]]:
-        """A CSV file with a header: one column per training feature (any order, extra
-        columns ignored) and optionally the date column (``date_column``), one row per step.
+        """A CSV file with a header: one column per training feature that is read, not derived
+        from the dates (any order, extra columns ignored), and the date column
+        (``date_column``, ISO dates; needed when features are derived from them), one row per
+        step.
 
         The last ``input_length`` complete rows are the history. When the model uses
-        known-future features, the file must end with ``horizon`` future rows in which the
-        target cells are empty and the known-future cells are filled. Errors name the file and
-        line: a missing column, too few rows, an empty, non-numeric or NaN cell.
+        known-future features that are not derived from dates, the file must end with
+        ``horizon`` future rows in which the target cells are empty and those cells are
+        filled. Errors name the file and line: a missing column, too few rows, an empty,
+        non-numeric or NaN cell, a date that is not ISO.
         """
         path = Path(raw)
         if not path.is_file():
             raise FileNotFoundError(2, "CSV file not found", str(path))
+        derived = self.derived_feature_names()
+        read = [n for n in self.feature_names if n not in derived]
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             columns = reader.fieldnames or []
-            missing = [n for n in self.feature_names if n not in columns]
+            needed = read + ([self.date_column] if derived else [])
+            missing = [n for n in needed if n not in columns]
             if missing:
                 raise ValueError(
                     f"{path}: missing the columns {missing}; expected a header with "
-                    f"{self.feature_names} (and optionally {self.date_column!r}), "
-                    f"got {columns}"
+                    f"{needed}"
+                    + ("" if derived else f" (and optionally {self.date_column!r})")
+                    + f", got {columns}"
                 )
             rows = [(line, row) for line, row in enumerate(reader, start=2)]
-        targets = set(self.target_names)
-        future: list[tuple[int, dict[str, str]]] = []
-        while rows and all(not (rows[-1][1].get(n) or "").strip() for n in targets):
-            future.insert(0, rows.pop())
-        if self.known_future_names and len(future) != self.horizon:
+        rows, future = split_trailing(
+            rows, lambda row: all(not (row[1].get(n) or "").strip() for n in self.target_names)
+        )
+        given_names = [n for n in self.known_future_names if n not in derived]
+        if given_names and len(future) != self.horizon:
             raise ValueError(
-                f"{path}: the model reads the known-future features {self.known_future_names}: "
+                f"{path}: the model reads the known-future features {given_names}: "
                 f"expected {self.horizon} (horizon) future rows at the end with empty "
-                f"{self.target_names} and filled {self.known_future_names}, got {len(future)}"
+                f"{self.target_names} and filled {given_names}, got {len(future)}"
             )
-        if not self.known_future_names and future:
+        if not given_names and future and (not derived or len(future) != self.horizon):
             raise ValueError(f"{path}: line {future[0][0]}: empty {self.target_names} cell")
         if len(rows) < self.input_length:
             raise ValueError(
@@ -374,24 +394,78 @@ class ForecastingDataModule(RnnkitDataModule):
                 f"of history, got {len(rows)}"
             )
         history = rows[-self.input_length :]
-        values = np.array(
-            [self._row_values(path, line, row, self.feature_names) for line, row in history]
-        )
-        dates = [(row.get(self.date_column) or "").strip() for _, row in history]
-        example = {
-            "dates": dates,
+        values = np.array([self._row_values(path, line, row, read) for line, row in history])
+        dates, style = self._row_dates(path, history, required=bool(derived))
+        future_dates = None
+        if future:
+            future_dates, _ = self._row_dates(path, future, required=bool(derived))
+        elif (dates != NO_DATE).all():
+            frequency = Frequency.infer(dates)
+            future_dates = frequency.after(int(dates[-1]), self.horizon) if frequency else None
+        given = {
+            n: np.array([self._row_values(path, line, row, [n])[0] for line, row in future])
+            for n in given_names
+        }
+        return [
+            self.prediction_example(
+                str(path), dict(zip(read, values.T)), dates, future_dates, given, style
+            )
+        ]
+
+    def _row_dates(
+        self, path: Path, rows: list[tuple[int, dict[str, str]]], required: bool
+    ) -> tuple[np.ndarray, int]:
+        """The ISO dates of ``rows`` (unknown ones allowed unless ``required``)."""
+        dates, style = parse_dates([(row.get(self.date_column) or "") for _, row in rows])
+        if required and (dates == NO_DATE).any():
+            line, row = rows[int(np.flatnonzero(dates == NO_DATE)[0])]
+            raise ValueError(
+                f"{path}: line {line}: column {self.date_column!r}: expected an ISO date such "
+                f"as 2016-07-01 00:00:00 (the model computes {self.derived_feature_names()} "
+                f"from it), got {(row.get(self.date_column) or '').strip()!r}"
+            )
+        return dates, style
+
+    def prediction_example(
+        self,
+        source: str,
+        history: dict[str, np.ndarray],
+        dates: np.ndarray,
+        future_dates: np.ndarray | None,
+        given: dict[str, np.ndarray],
+        style: int,
+    ) -> dict[str, Any]:
+        """A raw prediction example from the history's features read (``{name: (L,)}``), its
+        ``(L,)`` stored dates, the horizon's dates (None: unknown) and the known-future
+        features given for it (``{name: (H,)}``); the derived features are computed here."""
+        by_name = {**self.derived_features(dates), **history}
+        values = np.stack([np.asarray(by_name[n], np.float64) for n in self.feature_names], 1)
+        example: dict[str, Any] = {
+            "dates": format_dates(dates, style).tolist(),
             "values": values,
             "feature_names": self.feature_names,
-            "source": str(path),
+            "source": source,
+            "future_dates": (
+                format_dates(future_dates, style).tolist()
+                if future_dates is not None
+                else [""] * self.horizon
+            ),
         }
-        if future:
-            example["future_covariates"] = np.array(
-                [self._row_values(path, line, row, self.known_future_names) for line, row in future]
+        if self.known_future_names:
+            ahead = dict(given)
+            if future_dates is not None:
+                ahead.update(self.derived_features(future_dates))
+            unknown = [n for n in self.known_future_names if n not in ahead]
+            if unknown:
+                raise ValueError(
+                    f"{source}: the horizon's dates are unknown, so {unknown} cannot be "
+                    f"computed for it; expected {self.horizon} (horizon) future rows with "
+                    f"dates and empty {self.target_names} at the end"
+                )
+            example["future_covariates"] = np.stack(
+                [np.asarray(ahead[n], np.float64) for n in self.known_future_names], axis=1
             )
-            example["future_dates"] = [
-                (row.get(self.date_column) or "").strip() for _, row in future
-            ]
-        return [example]
+        return example
 
     @staticmethod
     def _row_values(path: Path, line: int, row: dict[str, str], names: list[str]) -> list[float]:
@@ -416,8 +490,7 @@ class ForecastingDataModule(RnnkitDataModule):
         windows = []
         for example in self.parse_raw(raw):
             values = self.scale(self.raw_values(example)).astype(np.float32)
-            dates = [str(d) for d in example.get("dates", [])]
-            future_dates = example.get("future_dates") or infer_dates(dates, self.horizon)
+            future_dates = example.get("future_dates") or [""] * self.horizon
             covariates = None
             if self.known_future_names:
                 known = np.asarray(example["future_covariates"], dtype=np.float64)
@@ -441,18 +514,10 @@ def _stack(arrays: list[Any]) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.asarray(a, dtype=np.float32) for a in arrays]))
 
 
-def infer_dates(dates: list[str], count: int) -> list[str]:
-    """The ``count`` dates after ``dates`` when they are ISO dates evenly spaced, else ``""``."""
-    try:
-        parsed = [datetime.fromisoformat(d) for d in dates[-3:]]
-    except (TypeError, ValueError):
-        return [""] * count
-    if len(parsed) < 2:
-        return [""] * count
-    steps = {b - a for a, b in zip(parsed, parsed[1:])}
-    if len(steps) != 1:
-        return [""] * count
-    (step,) = steps
-    with_time = any(len(d) > 10 for d in dates[-3:])
-    future = [parsed[-1] + step * k for k in range(1, count + 1)]
-    return [d.isoformat(sep=" ") if with_time else d.date().isoformat() for d in future]
+def split_trailing(rows: list[Any], is_future: Callable[[Any], bool]) -> tuple[list, list]:
+    """``(rows, future)``: the trailing rows for which ``is_future`` holds (a prediction
+    file's horizon rows, whose targets are empty) split off the end of ``rows``."""
+    end = len(rows)
+    while end and is_future(rows[end - 1]):
+        end -= 1
+    return rows[:end], rows[end:]

@@ -109,23 +109,36 @@ def parse_iso_layouts(texts: Sequence[str]) -> np.ndarray | None:
         return None
     numbers = [digits[:, k] * 10 + digits[:, k + 1] for k in range(2, digits.shape[1], 2)]
     year = digits[:, 0] * 1000 + digits[:, 1] * 100 + numbers[0]
-    month, day = numbers[1], numbers[2]
-    hour = numbers[3] if width > 10 else 0
-    minute = numbers[4] if width > 10 else 0
-    second = numbers[5] if width > 16 else 0
-    if (year < 1).any() or (month < 1).any() or (month > 12).any():
-        return None
-    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    zero = np.zeros(count, dtype=np.int64)
+    hour, minute = (numbers[3], numbers[4]) if width > 10 else (zero, zero)
+    second = numbers[5] if width > 16 else zero
+    values = combine_parts(year, numbers[1], numbers[2], hour, minute, second)
+    return None if (values == NO_DATE).any() else values
+
+
+def combine_parts(
+    year: np.ndarray,
+    month: np.ndarray,
+    day: np.ndarray,
+    hour: np.ndarray | None = None,
+    minute: np.ndarray | None = None,
+    second: np.ndarray | None = None,
+) -> np.ndarray:
+    """``(n,)`` int64 stored dates of integer parts (``(n,)`` each; None: 0), :data:`NO_DATE`
+    where the parts are no valid date (month 13, February 30, hour 24, ...)."""
+    year, month, day = (np.asarray(a, dtype=np.int64) for a in (year, month, day))
+    zero = np.zeros_like(year)
+    hour, minute, second = (
+        zero if a is None else np.asarray(a, np.int64) for a in (hour, minute, second)
+    )
+    valid = (year >= 1) & (year <= 9999) & (month >= 1) & (month <= 12)
+    months = np.where(valid, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
     first_days = months.astype("datetime64[D]").astype(np.int64)
     month_lengths = (months + 1).astype("datetime64[D]").astype(np.int64) - first_days
-    if (day < 1).any() or (day > month_lengths).any():
-        return None
-    if width > 10 and ((hour > 23) | (minute > 59)).any():
-        return None
-    if width > 16 and (second > 59).any():
-        return None
+    valid &= (day >= 1) & (day <= month_lengths) & (hour >= 0) & (hour <= 23)
+    valid &= (minute >= 0) & (minute <= 59) & (second >= 0) & (second <= 59)
     seconds = (first_days + day - 1) * 86_400 + hour * 3600 + minute * 60 + second
-    return seconds * 1_000_000
+    return np.where(valid, seconds * 1_000_000, NO_DATE)
 
 
 def parse_dates(texts: Sequence[str]) -> tuple[np.ndarray, int]:
@@ -148,8 +161,9 @@ def _one_date(text: str) -> int:
 
 def calendar_phases(values: np.ndarray, kinds: Sequence[str]) -> np.ndarray:
     """``(n, 2 * len(kinds))`` sin/cos of calendar phases of stored dates: ``hour`` (time of
-    day; minutes and seconds included), ``weekday`` (Monday = 0) and ``day_of_year`` (leap
-    years included), each in ``[0, 1)`` of a turn. Computed as ``datetime`` fields would be."""
+    day; minutes and seconds included), ``weekday`` (Monday = 0), ``day_of_year`` (leap
+    years included) and ``month`` (January = 0), each in ``[0, 1)`` of a turn. Computed as
+    ``datetime`` fields would be."""
     values = np.asarray(values, dtype=np.int64)
     days = values // DAY_US
     phases = []
@@ -165,8 +179,13 @@ def calendar_phases(values: np.ndarray, kinds: Sequence[str]) -> np.ndarray:
             start = years.astype("datetime64[D]").astype(np.int64)
             length = (years + 1).astype("datetime64[D]").astype(np.int64) - start
             phase = (days - start) / length
+        elif kind == "month":
+            months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+            phase = (months % 12) / 12
         else:
-            raise ValueError(f"calendar phase: expected hour, weekday or day_of_year, got {kind!r}")
+            raise ValueError(
+                f"calendar phase: expected hour, weekday, day_of_year or month, got {kind!r}"
+            )
         angle = 2 * np.pi * np.asarray(phase, dtype=np.float64)
         phases += [np.sin(angle), np.cos(angle)]
     return np.stack(phases, axis=1) if phases else np.zeros((len(values), 0))

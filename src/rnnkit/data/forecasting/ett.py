@@ -46,6 +46,18 @@ def standard_rows(name: str) -> list[tuple[int, int]]:
     return [(start * step, end * step) for start, end in STANDARD_MONTHS]
 
 
+ETT_FIXED = (
+    "file",
+    "date_column",
+    "date_format",
+    "date_columns",
+    "frequency",
+    "categorical_columns",
+    "exclude_columns",
+)
+"""CSVSeriesDataModule arguments the ETT layout fixes (refused when given)."""
+
+
 class ETTDataModule(CSVSeriesDataModule):
     """One ETT file, ``<path>/<name>.csv``, in the protocol of Informer (Zhou et al., 2021) and
     its successors (Autoformer, DLinear, ...).
@@ -91,10 +103,11 @@ class ETTDataModule(CSVSeriesDataModule):
     ) -> None:
         if name not in ETT_NAMES:
             raise ValueError(f"name: expected one of {list(ETT_NAMES)}, got {name!r}")
-        for fixed in ("file", "date_column"):
+        for fixed in ETT_FIXED:
             if fixed in kwargs:
                 raise ValueError(
-                    f"{fixed}: the ETT layout is fixed (<path>/<name>.csv, dates in 'date'); "
+                    f"{fixed}: the ETT layout is fixed (<path>/<name>.csv, hourly or 15-minute "
+                    "ISO dates in 'date', seven numeric columns); "
                     f"use CSVSeriesDataModule (data=csv_series) for other files, got "
                     f"{kwargs[fixed]!r}"
                 )

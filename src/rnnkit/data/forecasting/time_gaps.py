@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from rnnkit.data.forecasting.frequency import Frequency
+
 TIME_GAPS = ("warn", "error", "fill")
 """The values of ``time_gaps``."""
 GAP_FACTOR = 1.5
@@ -83,21 +85,35 @@ def describe_gap(where: str, step: int, rows: tuple[int, int], dates: tuple[str,
     )
 
 
-def fill_gaps(dates: np.ndarray, values: np.ndarray, gaps: Gaps) -> tuple[np.ndarray, np.ndarray]:
+def fill_gaps(
+    dates: np.ndarray, values: np.ndarray, gaps: Gaps, frequency: Frequency | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """``(dates, values)`` with every gap's missing steps inserted, values interpolated
-    linearly; ``dates (T,)`` int64, ``values (T, C)`` float64.
+    linearly in time; ``dates (T,)`` int64, ``values (T, C)`` float64. The steps are those of
+    ``frequency`` when it counts calendar months (28 to 31 days each), else ``gaps.step``.
 
     Raises:
         ValueError: a gap is not a whole number of steps (its index in the message).
     """
-    spans = dates[gaps.after + 1] - dates[gaps.after]
-    uneven = np.flatnonzero(spans % gaps.step)
-    if len(uneven):
-        raise ValueError(f"gap {int(uneven[0])}: not a whole number of steps of {gaps.step} us")
-    missing = spans // gaps.step - 1
-    inserted_dates = np.concatenate(
-        [dates[i] + gaps.step * np.arange(1, m + 1) for i, m in zip(gaps.after, missing)]
-    )
+    if frequency is not None and frequency.months:
+        months = dates.view("datetime64[us]").astype("datetime64[M]").view(np.int64)
+        spans = months[gaps.after + 1] - months[gaps.after]
+        ahead = [frequency.after(int(dates[i]), 1)[0] for i in gaps.after]
+        uneven = np.flatnonzero(
+            (spans % frequency.months) | (np.array(ahead) >= dates[gaps.after + 1])
+        )
+        if len(uneven):
+            raise ValueError(f"gap {int(uneven[0])}: not a whole number of {frequency.label} steps")
+        missing = spans // frequency.months - 1
+        inserted = [frequency.after(int(dates[i]), int(m)) for i, m in zip(gaps.after, missing)]
+    else:
+        spans = dates[gaps.after + 1] - dates[gaps.after]
+        uneven = np.flatnonzero(spans % gaps.step)
+        if len(uneven):
+            raise ValueError(f"gap {int(uneven[0])}: not a whole number of steps of {gaps.step} us")
+        missing = spans // gaps.step - 1
+        inserted = [dates[i] + gaps.step * np.arange(1, m + 1) for i, m in zip(gaps.after, missing)]
+    inserted_dates = np.concatenate(inserted)
     all_dates = np.concatenate([dates, inserted_dates])
     order = np.argsort(all_dates, kind="stable")
     filled_dates = all_dates[order]

@@ -102,8 +102,9 @@ class SeriesWindows(Dataset):
     :class:`ArrayRows` in memory).
 
     Item ``i`` is ``{"history": (L, F) float32, "target": (H, T) float32, "covariates": (H, C)
-    float32 or None, "horizon_dates": H ISO strings ("" when unknown), "source": "<series>
-    step <k>"}``.
+    float32 or None, "horizon_dates": H ISO strings ("" when unknown), "dates": (L + H,) int64
+    stored dates of the whole window (:mod:`~rnnkit.data.forecasting.dates`), "source":
+    "<series> step <k>"}``.
     """
 
     def __init__(
@@ -197,7 +198,8 @@ class SeriesWindows(Dataset):
         future = windows[:, length:]
         targets = future[:, :, self.target_indices]
         covariates = future[:, :, self.covariate_indices] if self.covariate_indices else None
-        horizon = dates.read(starts + length, self.horizon)[:, :, 0]
+        window_dates = dates.read(starts, span)[:, :, 0]
+        horizon = window_dates[:, length:]
         horizon_dates: list[list[str]] = [[] for _ in indices]
         styles = self.styles[series]
         for style in np.unique(styles):
@@ -211,6 +213,7 @@ class SeriesWindows(Dataset):
                 "target": targets[k],
                 "covariates": None if covariates is None else covariates[k],
                 "horizon_dates": horizon_dates[k],
+                "dates": window_dates[k],
                 "source": f"{self.sources[s]} step {offset}",
             }
             for k, (s, offset) in enumerate(zip(series.tolist(), offsets.tolist()))

@@ -113,3 +113,41 @@ class WordPunctTokenizer(Tokenizer):
 
     def detokenize(self, tokens: list[str]) -> str:
         return " ".join(tokens)
+
+
+class TreebankTokenizer(Tokenizer):
+    """Words split as the Penn Treebank and CoNLL-2003 split them, for raw text given to a
+    model trained on such pre-tokenised corpora (after NLTK's ``TreebankWordTokenizer``).
+
+    Punctuation becomes its own token (``"York."`` at the end -> ``York``, ``.``; ``(``,
+    ``"``, ``,``, ``;``, ``?``, ``!``), but not inside a word or number (``U.S.``, ``Inc.``
+    mid-sentence, ``1,000``, ``3.5``, ``10:30``, ``German-born``); clitics are split off
+    (``Germany's`` -> ``Germany``, ``'s``; ``don't`` -> ``do``, ``n't``). Only the final period
+    of the text is split from an abbreviation-like word, as in those corpora. :meth:`detokenize`
+    joins with spaces.
+    """
+
+    name = "treebank"
+    rules = [
+        (re.compile(r"\.\.\."), r" ... "),
+        (
+            re.compile(r"([^.])(\.)([\s\]\)}>\"']*)$"),
+            r"\1 \2\3",
+        ),  # the final period, before quotes part
+        (re.compile(r"[;@#$%&?!(){}\[\]<>\"]"), r" \g<0> "),
+        (re.compile(r"([:,])([^\d])"), r" \1 \2"),  # not inside 1,000 or 10:30
+        (re.compile(r"([:,])$"), r" \1 "),
+        (re.compile(r"--"), r" -- "),
+        (re.compile(r"(?<=\s)'(?=\S)|^'(?=\S)"), r"' "),  # an opening single quote
+        (re.compile(r"(?i)(\S)('s|'m|'d|'ll|'re|'ve|n't)\b"), r"\1 \2"),
+        (re.compile(r"(?<=\w)'(?=\s|$)"), r" '"),  # a closing single quote
+    ]
+
+    def tokenize(self, text: str) -> list[str]:
+        text = text.strip()
+        for pattern, replacement in self.rules:
+            text = pattern.sub(replacement, text)
+        return text.split()
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return " ".join(tokens)

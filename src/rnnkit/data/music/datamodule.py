@@ -57,6 +57,8 @@ class MusicDataModule(RnnkitDataModule):
     """
 
     task = "music"
+    # rnnkit-predict input_file= is one seed file (MIDI, MusicXML, a roll file), not lines.
+    input_file_is_one_input = True
     # Pieces encode the same whatever was fitted (the key frequencies of the baseline): a
     # checkpoint's datamodule reads the cache its training prepared.
     encoding_uses_artifacts = False

@@ -45,6 +45,8 @@ class SpeechDataModule(RnnkitDataModule):
     """
 
     task = "speech"
+    # rnnkit-predict input_file= is one audio file (or a folder of them), not lines of text.
+    input_file_is_one_input = True
 
     def __init__(
         self,

@@ -16,6 +16,7 @@ import torch
 from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import chunks
 from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
+from rnnkit.data.io.tokenizers import Tokenizer, TreebankTokenizer, WhitespaceTokenizer
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
 from rnnkit.data.tagging.tag_schemes import OUTSIDE, PREFIXES, convert_tags, normalize_scheme
 
@@ -51,6 +52,12 @@ MAX_WORD_LENGTH = int(np.iinfo(np.uint16).max)
 # emptied when it reaches this many distinct runs.
 TAG_MEMO_SIZE = 65_536
 
+RAW_TOKENIZERS: dict[str, type[Tokenizer]] = {
+    TreebankTokenizer.name: TreebankTokenizer,
+    WhitespaceTokenizer.name: WhitespaceTokenizer,
+}
+"""How ``tokenizer`` splits prediction input into words (the corpora come tokenised)."""
+
 
 class TaggingDataModule(RnnkitDataModule):
     """Tokenised sentences and their tags; subclasses say where raw examples come from.
@@ -69,6 +76,11 @@ class TaggingDataModule(RnnkitDataModule):
         source_tag_scheme: scheme of the raw tags (None: the same as ``tag_scheme``). Tags are
             converted on the fly, e.g. CoNLL-2003's IOB1 to BIOES; see
             :mod:`rnnkit.data.tagging.tag_schemes`.
+        tokenizer: how raw text given for prediction is split into words, as the training
+            corpus was: ``"treebank"`` (default: punctuation and clitics split off as in the
+            Penn Treebank and CoNLL corpora, ``"New York."`` -> ``New``, ``York``, ``.``) or
+            ``"whitespace"`` (the text is already tokenised). Training files are read as
+            they are tokenised.
         min_frequency, max_vocab_size: word vocabulary limits (``max_vocab_size`` counts the
             specials; None: no cap).
         cache_dir, rebuild_cache, prepare_workers: where file-based subclasses prepare their
@@ -96,6 +108,7 @@ class TaggingDataModule(RnnkitDataModule):
         source_tag_scheme: str | None = None,
         min_frequency: int = 1,
         max_vocab_size: int | None = DEFAULT_MAX_SIZE,
+        tokenizer: str = TreebankTokenizer.name,
         cache_dir: str | os.PathLike | None = None,
         rebuild_cache: bool = False,
         prepare_workers: int | None = None,
@@ -114,6 +127,12 @@ class TaggingDataModule(RnnkitDataModule):
             )
         self.min_frequency = min_frequency
         self.max_vocab_size = max_vocab_size
+        if tokenizer not in RAW_TOKENIZERS:
+            raise ValueError(
+                f"tokenizer: expected one of {sorted(RAW_TOKENIZERS)}, got {tokenizer!r}"
+            )
+        # Private: prediction input only, so not a setting of the prepared data.
+        self._tokenizer = RAW_TOKENIZERS[tokenizer]()
         self.vocab: Vocabulary | None = None
         self.tags: list[str] = []
         self._use_tags([])
@@ -388,12 +407,12 @@ class TaggingDataModule(RnnkitDataModule):
         }
 
     def parse_raw(self, raw: str) -> list[dict[str, Any]]:
-        """A sentence (words separated by spaces, punctuation as its own word: ``"new york is
-        big ."``), or a path to a UTF-8 text file with one such sentence per line."""
+        """A sentence (``"New York is big."``, split into words by ``tokenizer``), or a path to
+        a UTF-8 text file with one such sentence per line."""
         path = Path(raw)
         lines = path.read_text(encoding="utf-8").splitlines() if path.is_file() else [raw]
         examples = [
-            {"tokens": line.split(), "tags": None, "source": "input"}
+            {"tokens": self._tokenizer.tokenize(line), "tags": None, "source": "input"}
             for line in lines
             if line.strip()
         ]
