@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import logging
@@ -412,8 +413,10 @@ class RnnkitDataModule(pl.LightningDataModule):
 
     def restore(self, artifacts: dict[str, Any]) -> None:
         """Restore fitted state from a checkpoint instead of fitting it again."""
-        if not self.fitted:  # the settings a training run keys its cache by
-            self._unfitted_settings = self.preparation_settings()
+        if not self.fitted and self.cache_dir is not None:
+            # The settings a training run keyed its cache by (none when, say, the data moved).
+            with contextlib.suppress(OSError, ValueError):
+                self._unfitted_settings = self.preparation_settings()
         self.load_artifacts(artifacts)
         self.fitted = True
         self._cache_chosen = False  # prepared with these artifacts: another key
