@@ -374,7 +374,8 @@ def overhead_section(overheads) -> list[str]:
         "training steps of a small model, so by default they are drawn once, when training ends "
         "(`figure_every_n_steps=N` draws them every N steps as well). Drawn at every measuring "
         "step, as before, they made `experiment=sentiment callbacks=gradient_flow` epochs 62% "
-        "slower; drawn at the end, the epoch-time overhead is within the measurement noise: "
+        "slower on a busy machine; drawn at the end, the epoch-time overhead is within the "
+        "measurement noise: "
         "[benchmarks.md](benchmarks.md#gradient-flow-diagnostics-overhead).",
         "",
     ]
