@@ -26,6 +26,7 @@ PATTERN_OF_KIND = {
     "captioning": "one_to_many",
     "language_model": "many_to_many",
     "speech": "many_to_many",
+    "music": "many_to_many",
     "forecasting": ("encoder_decoder", "many_to_one"),
 }
 

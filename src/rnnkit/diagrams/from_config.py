@@ -14,6 +14,7 @@ details (``attention``, ``pooling``, the forecaster's ``strategy``)::
                                  many_to_one with ``horizon`` outputs from the final state
     language_model               many_to_many, outputs fed back (dashed) when generating
     speech                       many_to_many: one CTC label distribution per (stacked) frame
+    music                        many_to_many, each step's keys fed back (dashed) when composing
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ TASK_KINDS: tuple[tuple[str, str], ...] = (
     ("sentiment", "sentiment"),
     ("classif", "sentiment"),
     ("speech", "speech"),
+    ("music", "music"),
 )
 FORECAST_STRATEGIES = ("direct", "autoregressive")
 # ArchitectureSpec argument -> the config key it comes from (to name it in errors).
@@ -161,7 +163,7 @@ def _pattern_arguments(
         }
     if kind in ("tagging", "speech"):  # speech: one CTC distribution per (stacked) frame
         return {"pattern": "many_to_many", "steps_in": steps}
-    if kind == "language_model":
+    if kind in ("language_model", "music"):  # music: the next step's keys from the steps before
         return {"pattern": "many_to_many", "steps_in": steps, "feedback": "dashed"}
     if kind == "captioning":
         return {
