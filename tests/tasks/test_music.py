@@ -165,6 +165,7 @@ def test_predict_by_experiment_name_continues_a_seed(trained, tmp_path):
     assert roll.shape[1] == 88
 
 
+@pytest.mark.slow  # a whole rnnkit-predict process; predict() itself is tested above
 def test_the_command_line_reads_experiment_and_output_file(trained, tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     env["RNNKIT_LOG_DIR"] = str(trained.parents[2])

@@ -229,46 +229,55 @@ def run_train(tmp_path: Path, *overrides: str) -> subprocess.CompletedProcess:
     )
 
 
+BAD_SETTINGS = [
+    (
+        ["model.embedding.pretrained=VECTORS"],
+        2,
+        "model.embedding.pretrained: VECTORS holds 3-dimensional vectors, but "
+        "model.embedding_dim is 64; set model.embedding_dim=3",
+    ),
+    (
+        ["experiment=translation", "model.source_embedding.pretrained=VECTORS"],
+        2,
+        "but model.embedding_dim is 64",  # source_embedding_dim null: embedding_dim
+    ),
+    (
+        [
+            "experiment=translation",
+            "model.source_embedding_dim=3",
+            "model.embedding.pretrained=VECTORS",
+        ],
+        2,
+        "model.embedding.pretrained: VECTORS holds 3-dimensional vectors, but "
+        "model.embedding_dim is 64",
+    ),
+    (
+        ["model.embedding.pretrained=missing.vec"],
+        1,
+        "model.embedding.pretrained: missing.vec: no such word vectors file",
+    ),
+    (
+        ["model.embedding.freeze=true"],
+        2,
+        "model.embedding.freeze: true would keep a random embedding fixed",
+    ),
+    (["+model.embedding.pretrainde=x"], 2, "model.embedding.pretrainde: unknown key"),
+    (
+        ["experiment=tagging", "model.embedding_dim=3", "model.embedding.pretrained=BAD"],
+        1,
+        "BAD, line 2: 'x' is not a number",
+    ),
+]
+"""(overrides, exit code, the one line) of bad pretrained-embedding settings; each case is a
+whole rnnkit-train process."""
+FAST_CASES = (0, len(BAD_SETTINGS) - 1)  # one config error (exit 2), one data error (exit 1)
+
+
 @pytest.mark.parametrize(
     ("overrides", "code", "expected"),
     [
-        (
-            ["model.embedding.pretrained=VECTORS"],
-            2,
-            "model.embedding.pretrained: VECTORS holds 3-dimensional vectors, but "
-            "model.embedding_dim is 64; set model.embedding_dim=3",
-        ),
-        (
-            ["experiment=translation", "model.source_embedding.pretrained=VECTORS"],
-            2,
-            "but model.embedding_dim is 64",  # source_embedding_dim null: embedding_dim
-        ),
-        (
-            [
-                "experiment=translation",
-                "model.source_embedding_dim=3",
-                "model.embedding.pretrained=VECTORS",
-            ],
-            2,
-            "model.embedding.pretrained: VECTORS holds 3-dimensional vectors, but "
-            "model.embedding_dim is 64",
-        ),
-        (
-            ["model.embedding.pretrained=missing.vec"],
-            1,
-            "model.embedding.pretrained: missing.vec: no such word vectors file",
-        ),
-        (
-            ["model.embedding.freeze=true"],
-            2,
-            "model.embedding.freeze: true would keep a random embedding fixed",
-        ),
-        (["+model.embedding.pretrainde=x"], 2, "model.embedding.pretrainde: unknown key"),
-        (
-            ["experiment=tagging", "model.embedding_dim=3", "model.embedding.pretrained=BAD"],
-            1,
-            "BAD, line 2: 'x' is not a number",
-        ),
+        case if index in FAST_CASES else pytest.param(*case, marks=pytest.mark.slow)
+        for index, case in enumerate(BAD_SETTINGS)
     ],
 )
 def test_bad_pretrained_settings_stop_in_one_line(tmp_path, overrides, code, expected):
