@@ -89,29 +89,29 @@ def predict(cfg: DictConfig) -> list[str]:
                     else datamodule.batch_from_raw(raw)
                 )
             with torch.no_grad(), config_key("options"):
-                records = _records(task, batch, datamodule, options)
-            for record in records:
+                predictions = _predictions(task, batch, datamodule, options)
+            for record, line in predictions:
                 if cfg.output_format == "jsonl":
                     where = {"line": line_number} if line_number is not None else {}
                     text = json.dumps({"input": raw, **where, **record}, ensure_ascii=False)
                 else:
-                    text = (
-                        task.format_prediction(record) if "text" not in record else record["text"]
-                    )
+                    text = line
                 out.write(text + "\n")
                 written.append(text)
             out.flush()
     return written
 
 
-def _records(
+def _predictions(
     task: RecurrentTask, batch: dict[str, Any], datamodule: Any, options: dict[str, Any]
-) -> list[dict[str, Any]]:
-    """The task's records of a batch; a task with text predictions only (``predict_raw``)
-    gives ``{"text": line}`` records."""
+) -> list[tuple[dict[str, Any], str]]:
+    """``(record, text)`` of each prediction of a batch: the task's records and their text
+    (``format_prediction``); a task with text predictions only (``predict_raw``) gives
+    ``({"text": line}, line)``."""
     if type(task).predict_records is not RecurrentTask.predict_records:
-        return task.predict_records(batch, datamodule, **options)
-    return [{"text": line} for line in task.predict_raw(batch, datamodule, **options)]
+        records = task.predict_records(batch, datamodule, **options)
+        return [(record, task.format_prediction(record)) for record in records]
+    return [({"text": line}, line) for line in task.predict_raw(batch, datamodule, **options)]
 
 
 def _inputs(cfg: DictConfig, datamodule: Any) -> Iterator[tuple[int | None, str | None, str]]:
