@@ -10,10 +10,10 @@ GRUCell`` replaced by rnnkit's, in ``torch.nn`` and in torch's ``module_db``):
 * ``nn/test_packed_sequence.py``, all of it;
 * ``test_modules.py``, the tests of the six recurrent ``module_db`` entries;
 
-and prints, per file, how many tests torch.nn passes, how many rnnkit passes, and every test
-that torch.nn passes and rnnkit does not (the goal: none). PyTorch's test files are not part
-of rnnkit: fetch them from the pytorch/pytorch repository. They import ``expecttest``
-(rnnkit's ``[dev]`` extra) and, for ``test_nn.py``, ``hypothesis``.
+and prints, per file and per test class, how many tests torch.nn passes, how many rnnkit
+passes, and every test that torch.nn passes and rnnkit does not (the goal: none). PyTorch's
+test files are not part of rnnkit: fetch them from the pytorch/pytorch repository. They import
+``expecttest`` and, for ``test_nn.py``, ``hypothesis`` (both in rnnkit's ``[dev]`` extra).
 
     python scripts/check_torch_suite.py ~/src/pytorch/test [--junit-dir out/]
 
