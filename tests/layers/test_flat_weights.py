@@ -151,6 +151,22 @@ def test_fused_forward_raises_no_warning(kind):
         output.sum().backward()
 
 
+def test_state_of_an_lstm_from_before_proj_size_loads():
+    """An LSTM pickled before proj_size existed (torch < 1.8) has no ``proj_size`` in its
+    state: unpickled (``__new__`` then ``__setstate__``), it is an LSTM without projection,
+    in one buffer, that computes what the saved one did, as torch.nn.LSTM does."""
+    _, saved = make_twins("lstm", num_layers=2)
+    x = torch.randn(5, BATCH, saved.input_size, dtype=torch.float64)
+    expected = saved(x)
+    state = dict(saved.__dict__)
+    del state["proj_size"]
+    loaded = rnnkit.LSTM.__new__(rnnkit.LSTM)
+    loaded.__setstate__(state)
+    assert loaded.proj_size == 0
+    assert_one_buffer(loaded)
+    torch.testing.assert_close(loaded(x), expected, atol=1e-10, rtol=1e-10)
+
+
 def test_replaced_weight_is_left_alone():
     """Weight drop replaces a parameter by a computed tensor each forward: nothing to flatten,
     nothing is moved, and the forward uses the replacement."""

@@ -158,3 +158,27 @@ def test_padding_values_never_change_a_result(kind, bidirectional, backend):
         assert torch.all(with_garbage.input_grad[row, length:] == 0)
     for name, grad in with_clean.parameter_grads.items():
         assert torch.equal(with_garbage.parameter_grads[name], grad), name
+
+
+TORCH_ATTRIBUTES = (
+    "mode",
+    "input_size",
+    "hidden_size",
+    "num_layers",
+    "bias",
+    "batch_first",
+    "dropout",
+    "bidirectional",
+    "proj_size",
+)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_attributes_match_torch(kind):
+    """The attributes torch.nn.RNNBase sets on every layer, ``proj_size`` (0) on RNN and GRU
+    included, and ``nonlinearity`` on RNN: code written for torch.nn reads them."""
+    options = {"num_layers": 2, "bias": False, "batch_first": True, "dropout": 0.25}
+    reference, ours = make_twins(kind, bidirectional=True, **options)
+    names = TORCH_ATTRIBUTES + (("nonlinearity",) if reference.mode.startswith("RNN") else ())
+    for name in names:
+        assert getattr(ours, name) == getattr(reference, name), name

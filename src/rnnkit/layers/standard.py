@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rnnkit.cells.gru import GRUCell
 from rnnkit.cells.lstm import LSTMCell
 from rnnkit.cells.rnn import RNNCell
@@ -9,7 +11,17 @@ from rnnkit.cells.validation import reject_layer_options
 from rnnkit.layers.recurrent import Recurrent
 
 
-class RNN(Recurrent):
+class _TorchNNLayer(Recurrent):
+    """What RNN, LSTM and GRU share as torch.nn.RNNBase's subclasses: ``proj_size`` is 0
+    unless an LSTM projects, also in a state pickled without it (torch < 1.8 LSTMs)."""
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if "proj_size" not in state:
+            self.proj_size = 0
+
+
+class RNN(_TorchNNLayer):
     """Drop-in for :class:`torch.nn.RNN` (same arguments, shapes, parameter names).
 
     Each layer and direction is an :class:`~rnnkit.cells.RNNCell`. Extra arguments:
@@ -54,10 +66,11 @@ class RNN(Recurrent):
         )
         self.nonlinearity = nonlinearity
         self.bias = bias
+        self.proj_size = 0
         self.mode = "RNN_TANH" if nonlinearity == "tanh" else "RNN_RELU"
 
 
-class LSTM(Recurrent):
+class LSTM(_TorchNNLayer):
     """Drop-in for :class:`torch.nn.LSTM`, including ``proj_size``.
 
     Each layer and direction is an :class:`~rnnkit.cells.LSTMCell`; ``hx`` and ``h_n`` are
@@ -101,7 +114,7 @@ class LSTM(Recurrent):
         self.mode = "LSTM"
 
 
-class GRU(Recurrent):
+class GRU(_TorchNNLayer):
     """Drop-in for :class:`torch.nn.GRU`; each layer and direction is a
     :class:`~rnnkit.cells.GRUCell`. Like torch.nn.GRU it refuses ``proj_size`` (ValueError)."""
 
@@ -138,4 +151,5 @@ class GRU(Recurrent):
             dtype=dtype,
         )
         self.bias = bias
+        self.proj_size = 0
         self.mode = "GRU"
