@@ -16,8 +16,11 @@ from rnnkit.data.datamodule import RnnkitDataModule
 from rnnkit.data.io.prepared_cache import MappedSplit, narrowest_unsigned
 from rnnkit.data.io.streamed_split import StreamedSplit
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, EOS, PAD, UNK, Vocabulary
+from rnnkit.data.language_modeling.kneser_ney import KneserNeyModel
 
 LEVELS = ("char", "word")
+NGRAM_ORDERS = {"char": 5, "word": 3}
+"""The order of the n-gram baseline per level."""
 
 
 class LanguageModelingDataModule(RnnkitDataModule):
@@ -197,6 +200,20 @@ class LanguageModelingDataModule(RnnkitDataModule):
         counts = torch.tensor(self.train_counts, dtype=torch.float64) + 1.0
         counts[self.vocab.pad_index] = 0.0
         return (counts / counts.sum()).log()
+
+    def ngram_model(self) -> KneserNeyModel | None:
+        """The interpolated Kneser-Ney baseline (:mod:`~rnnkit.data.language_modeling.kneser_ney`,
+        order :data:`NGRAM_ORDERS` of the level, lowered until its codes fit int64), counted
+        on first use from the training stream; None when the split streams from an export."""
+        train = self.datasets.get("train")
+        if train is None or isinstance(train, StreamedSplit):
+            return None
+        if getattr(self, "_ngram_model", None) is None:
+            model = KneserNeyModel(
+                len(self.vocab), NGRAM_ORDERS[self.level], (self.vocab.pad_index,)
+            )
+            self._ngram_model = model.fit(self.stream("train")[0])
+        return self._ngram_model
 
     # ---- examples and streams ----------------------------------------------------------
 
