@@ -36,14 +36,17 @@ def test_a_linear_trend_is_forecast_exactly_where_persistence_is_not():
     assert np.abs(persistence - future).max() > 1.0
 
 
-def test_equals_least_squares_on_the_windows_the_loader_serves(monkeypatch):
-    monkeypatch.setattr(linear_baseline, "CHUNK_WINDOWS", 7)  # many chunks summed
+@pytest.mark.parametrize("every", [1, 3])
+def test_equals_least_squares_on_the_windows_the_loader_serves(monkeypatch, every):
+    monkeypatch.setattr(linear_baseline, "CHUNK_WINDOWS", 7)  # many blocks summed
     datamodule = BuiltinForecastingDataModule(input_length=12, horizon=5, batch_size=16)
     datamodule.setup("fit")
     train = datamodule.datasets["train"]
+    assert len(train.series_starts) == 1  # one series: every k-th window is items[::k]
+    monkeypatch.setattr(linear_baseline, "MAX_WINDOWS", -(-len(train) // every))
     model = fit_on_windows(train, ridge=0.0)
     # The oracle: the loader's own windows (dataset items), solved by numpy's lstsq.
-    items = train.__getitems__(list(range(len(train))))
+    items = train.__getitems__(list(range(0, len(train), every)))
     history = np.stack([item["history"] for item in items])[:, :, train.target_indices]
     target = np.stack([item["target"] for item in items])
     x = np.moveaxis(history, 2, 1).reshape(-1, 12).astype(np.float64)

@@ -103,17 +103,23 @@ class LinearForecaster:
 
 
 def fit_on_windows(windows: object, ridge: float = DEFAULT_RIDGE) -> LinearForecaster:
-    """Fit on a :class:`~rnnkit.data.forecasting.windows.SeriesWindows` (the training split),
-    reading its windows' rows in chunks (at most :data:`MAX_WINDOWS`, evenly spaced)."""
+    """Fit on a :class:`~rnnkit.data.forecasting.windows.SeriesWindows` (the training split):
+    each series' rows are read in blocks of :data:`CHUNK_WINDOWS` consecutive windows, one
+    read per block, and cut into windows by a strided view; beyond :data:`MAX_WINDOWS`
+    windows, every ``k``-th is used."""
     model = LinearForecaster(windows.input_length, windows.horizon, ridge)
-    count = len(windows)
-    chosen = np.arange(count) if count <= MAX_WINDOWS else np.linspace(0, count - 1, MAX_WINDOWS)
-    chosen = chosen.astype(np.int64)
     values, _ = windows.rows
-    span = windows.input_length + windows.horizon
-    for start in range(0, len(chosen), CHUNK_WINDOWS):
-        series, offsets = windows.locate(chosen[start : start + CHUNK_WINDOWS])
-        rows = values.read(windows.series_starts[series] + offsets, span)
-        rows = rows[:, :, windows.target_indices]
-        model.add(rows[:, : windows.input_length], rows[:, windows.input_length :])
+    length, span = windows.input_length, windows.input_length + windows.horizon
+    every = max(1, -(-len(windows) // MAX_WINDOWS))
+    stride = windows.stride * every  # steps between two windows used
+    for first, end in zip(windows.series_starts.tolist(), windows.series_ends.tolist()):
+        count = (end - first - span) // stride + 1 if end - first >= span else 0
+        for block in range(0, count, CHUNK_WINDOWS):
+            used = min(CHUNK_WINDOWS, count - block)
+            start = first + block * stride
+            rows = values.read(np.array([start]), (used - 1) * stride + span)[0]
+            rows = rows[:, windows.target_indices]
+            cut = np.lib.stride_tricks.sliding_window_view(rows, span, axis=0)[::stride]
+            cut = np.moveaxis(cut, 2, 1)  # (used, span, T)
+            model.add(cut[:, :length], cut[:, length:])
     return model.solve()
