@@ -127,7 +127,7 @@ def test_on_the_built_in_text_it_beats_the_unigram_model():
     datamodule = BuiltinLanguageModelDataModule(batch_size=8, sequence_length=64)
     datamodule.setup("fit")
     model = datamodule.ngram_model()
-    assert datamodule.ngram_model() is model and model.order == 5
+    assert datamodule.ngram_model() is model and model.order == 6
     batch = next(iter(datamodule.val_dataloader()))
     ngram = -model.log_probs(batch["tokens"], batch["targets"]).mean()
     unigram = -datamodule.unigram_log_probs()[batch["targets"]].mean()
