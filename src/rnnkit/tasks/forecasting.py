@@ -245,8 +245,7 @@ class ForecastingTask(RecurrentTask):
     def linear_baseline(self, observed: Tensor) -> Tensor | None:
         """The datamodule's linear baseline's forecast ``(N, H, T)`` from the target
         channels' history ``observed (N, L, T)``; None without one."""
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
-        baseline = getattr(datamodule, "linear_baseline", lambda: None)()
+        baseline = self.data_baseline("linear_baseline")
         return None if baseline is None else baseline.predict(observed)
 
     def on_validation_epoch_end(self) -> None:

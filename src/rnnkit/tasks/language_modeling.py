@@ -171,8 +171,7 @@ class LanguageModelingTask(RecurrentTask):
     def _log_ngram(self, batch: dict[str, Tensor], split: str) -> None:
         """The n-gram baseline's NLL of the batch's targets, its context carried from batch to
         batch of a split as the recurrent state is (none after a reset or without carry)."""
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
-        model = getattr(datamodule, "ngram_model", lambda: None)()
+        model = self.data_baseline("ngram_model")
         if model is None:
             return
         tokens = batch["tokens"]

@@ -86,8 +86,7 @@ class SentimentTask(RecurrentTask):
         return loss
 
     def _log_baseline(self, batch: dict[str, torch.Tensor], split: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
-        baseline = getattr(datamodule, "ngram_baseline", lambda: None)()
+        baseline = self.data_baseline("ngram_baseline")
         if baseline is None:
             return
         metrics = self.baseline_metrics[split]

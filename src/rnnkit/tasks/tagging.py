@@ -170,8 +170,7 @@ class TaggingTask(RecurrentTask):
         return loss
 
     def _log_baseline(self, batch: dict[str, Any], split: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
-        baseline = getattr(datamodule, "majority_baseline", lambda: None)()
+        baseline = self.data_baseline("majority_baseline")
         if baseline is None:
             return
         metrics = self.baseline_metrics[split]

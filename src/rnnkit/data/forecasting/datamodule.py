@@ -321,12 +321,9 @@ class ForecastingDataModule(RnnkitDataModule):
         """The NLinear-style ridge regression from the window to the horizon
         (:mod:`~rnnkit.data.forecasting.linear_baseline`), fitted on first use on the training
         windows; None before set-up."""
-        train = self.datasets.get("train")
-        if not isinstance(train, SeriesWindows):
+        if not isinstance(self.datasets.get("train"), SeriesWindows):
             return None
-        if getattr(self, "_linear_baseline", None) is None:
-            self._linear_baseline = fit_on_windows(train)
-        return self._linear_baseline
+        return self.fitted_baseline("linear_baseline", fit_on_windows)
 
     def collate(self, windows: list[dict[str, Any]]) -> dict[str, Any]:
         """Windows (:class:`~rnnkit.data.forecasting.windows.SeriesWindows` items) to a batch:

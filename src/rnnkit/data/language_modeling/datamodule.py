@@ -206,15 +206,14 @@ class LanguageModelingDataModule(RnnkitDataModule):
         """The interpolated Kneser-Ney baseline (:mod:`~rnnkit.data.language_modeling.kneser_ney`,
         order :data:`NGRAM_ORDERS` of the level, lowered until its codes fit int64), counted
         on first use from the training stream; None when the split streams from an export."""
-        train = self.datasets.get("train")
-        if train is None or isinstance(train, StreamedSplit):
-            return None
-        if getattr(self, "_ngram_model", None) is None:
+
+        def fit(train: Any) -> KneserNeyModel:
             model = KneserNeyModel(
                 len(self.vocab), NGRAM_ORDERS[self.level], (self.vocab.pad_index,)
             )
-            self._ngram_model = model.fit(self.stream("train")[0])
-        return self._ngram_model
+            return model.fit(self.stream("train")[0])
+
+        return self.fitted_baseline("ngram_model", fit)
 
     # ---- examples and streams ----------------------------------------------------------
 

@@ -18,7 +18,6 @@ from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import map_chunks
 from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
 from rnnkit.data.io.split_arrays import field_arrays
-from rnnkit.data.io.streamed_split import StreamedSplit
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
 from rnnkit.data.sentiment.local_encoding import (
     LocalEncoding,
@@ -325,16 +324,14 @@ class TextClassificationDataModule(RnnkitDataModule):
         """Logistic regression on word 1-2-gram counts of the training split (scikit-learn),
         fitted on first use from the split's arrays (seconds on SST-2); None when the split
         streams from an export (no process holds its arrays)."""
-        train = self.datasets.get("train")
-        if train is None or isinstance(train, StreamedSplit):
-            return None
-        if getattr(self, "_ngram_baseline", None) is None:
+
+        def fit(train: Any) -> NgramLogisticBaseline:
             tokens, offsets = field_arrays(train, "tokens")
             labels, _ = field_arrays(train, "label", ragged=False)
-            self._ngram_baseline = NgramLogisticBaseline(len(self.vocab)).fit(
-                tokens, offsets, labels, len(self.labels)
-            )
-        return self._ngram_baseline
+            baseline = NgramLogisticBaseline(len(self.vocab))
+            return baseline.fit(tokens, offsets, labels, len(self.labels))
+
+        return self.fitted_baseline("ngram_baseline", fit)
 
     @property
     def spec(self) -> dict[str, Any]:

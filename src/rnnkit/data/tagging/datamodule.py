@@ -17,7 +17,6 @@ from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import chunks
 from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
 from rnnkit.data.io.split_arrays import field_arrays
-from rnnkit.data.io.streamed_split import StreamedSplit
 from rnnkit.data.io.tokenizers import Tokenizer, TreebankTokenizer, WhitespaceTokenizer
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, UNK, Vocabulary
 from rnnkit.data.tagging.majority_baseline import MajorityTagger
@@ -403,18 +402,16 @@ class TaggingDataModule(RnnkitDataModule):
         """Each word's most frequent training tag (:mod:`~rnnkit.data.tagging.majority_baseline`),
         counted on first use from the training split's arrays; None when the split streams from
         an export (no process holds its arrays) or has no tags."""
-        train = self.datasets.get("train")
-        if train is None or isinstance(train, StreamedSplit):
-            return None
-        if getattr(self, "_majority_baseline", None) is None:
+
+        def fit(train: Any) -> MajorityTagger | None:
             tokens, _ = field_arrays(train, "tokens")
             tags, _ = field_arrays(train, "tags")
             if len(tags) != len(tokens) or not len(tags):
                 return None
-            self._majority_baseline = MajorityTagger(
-                len(self.vocab), len(self.tags), self.vocab.index[UNK]
-            ).fit(tokens, tags)
-        return self._majority_baseline
+            tagger = MajorityTagger(len(self.vocab), len(self.tags), self.vocab.index[UNK])
+            return tagger.fit(tokens, tags)
+
+        return self.fitted_baseline("majority_baseline", fit)
 
     @property
     def spec(self) -> dict[str, Any]:
