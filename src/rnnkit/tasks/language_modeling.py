@@ -51,8 +51,8 @@ class LanguageModelingTask(RecurrentTask):
     ``<split>/perplexity`` and ``<split>/bpc`` (bits per character; ``bits_per_word`` at word
     level), beside the order-blind unigram baseline ``<split>/unigram_bpc`` and the classical
     baseline, an interpolated Kneser-Ney n-gram model of the training text
-    (``<split>/ngram_bpc``, ``<split>/ngram_perplexity``; :mod:`rnnkit.data.language_modeling
-    .kneser_ney`), val and test.
+    (``<split>/ngram_bpc``, ``<split>/ngram_perplexity``; see
+    :mod:`rnnkit.data.language_modeling.kneser_ney`), val and test.
     Each validation epoch logs text generated from ``model.sample_prompt``.
     """
 
