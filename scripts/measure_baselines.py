@@ -5,9 +5,9 @@
 
 For each experiment the datamodule is built from the composed config and set up as
 ``rnnkit-train`` does; the task's baseline (the datamodule's ``ngram_baseline``,
-``majority_baseline``, ``linear_baseline`` or ``ngram_model``) is fitted on the training split
-and scored over the whole val and test splits, batch by batch from the same loaders, with the
-metrics the task logs under ``val/<name>`` and ``test/<name>``
+``majority_baseline``, ``linear_baseline``, ``ngram_model`` or ``word_table``) is fitted on the
+training split and scored over the whole val and test splits, batch by batch from the same
+loaders, with the metrics the task logs under ``val/<name>`` and ``test/<name>``
 (docs/tracking.md#baselines-beside-the-model). Prints a markdown table with the CPU time of
 the set-up, the fit and the scoring (this process's, all threads: wall time on a shared machine
 says little).
@@ -28,6 +28,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from rnnkit.cli.compose import compose_run
 from rnnkit.cli.train import build_datamodule
+from rnnkit.metrics.bleu import CorpusBLEU
 from rnnkit.metrics.entity_f1 import EntityF1
 from rnnkit.metrics.perplexity import BitsPerToken, TokenPerplexity
 from rnnkit.patterns.sequence_tagger import PADDING_TAG
@@ -38,6 +39,7 @@ EXPERIMENTS = (
     "etth1_lstm_h24",
     "etth1_lstm_h96",
     "shakespeare_char_lstm",
+    "multi30k_gru_attention",
 )
 
 
@@ -109,7 +111,21 @@ def language_model(datamodule: Any) -> tuple[Any, MetricCollection, Callable]:
     return datamodule.ngram_model, metrics, update
 
 
+def translation(datamodule: Any) -> tuple[Any, MetricCollection, Callable]:
+    metrics = MetricCollection({"baseline_bleu": CorpusBLEU()})
+    pad = datamodule.target_vocab.pad_index
+
+    def update(table: Any, batch: dict, metrics: MetricCollection, state: dict) -> None:
+        words = table.translate(batch["source"], batch["source_lengths"], pad)
+        detokenize, decode = datamodule.detokenize_target, datamodule.decode_target
+        hypotheses = [detokenize(decode(row)) for row in words]
+        metrics.update(hypotheses, [[detokenize(t)] for t in batch["target_tokens"]])
+
+    return datamodule.word_table, metrics, update
+
+
 TASKS = {
+    "translation": translation,
     "sentiment": sentiment,
     "tagging": tagging,
     "forecasting": forecasting,

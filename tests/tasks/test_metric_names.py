@@ -27,6 +27,7 @@ TASK_EXPERIMENTS = [
 BASELINES = {
     "sentiment": ["baseline_acc", "baseline_f1"],
     "tagging": ["majority_acc", "majority_entity_f1"],
+    "translation": ["baseline_bleu"],
     "forecasting": ["linear_mse", "linear_mae", "linear_mse_original", "linear_mae_original"],
     "language_model": ["ngram_bpc", "ngram_perplexity", "unigram_bpc"],
     "language_model_tbptt": ["ngram_bpc", "ngram_perplexity", "unigram_bpc"],

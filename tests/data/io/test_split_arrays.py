@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from torch.utils.data import Subset
 
 from rnnkit.data.io.prepared_cache import PreparedCache
 from rnnkit.data.io.split_arrays import example_index, field_arrays
@@ -29,6 +30,9 @@ def test_examples_in_memory_and_prepared_give_the_same_arrays(tmp_path):
         labels, label_offsets = field_arrays(split, "label", ragged=False)
         assert labels.tolist() == [1, 0, 1] and label_offsets.tolist() == [0, 1, 2, 3]
     assert example_index(offsets).tolist() == [0, 0, 0, 2]
+    subset = Subset(cache.splits()["train"], [2, 0])  # some examples, in the subset's order
+    tokens, offsets = field_arrays(subset, "tokens")
+    assert tokens.tolist() == [7, 3, 4, 5] and offsets.tolist() == [0, 1, 4]
     with pytest.raises(ValueError, match="one value per example"):
         field_arrays(EXAMPLES, "tokens", ragged=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from torch.utils.data import Subset
 
 from rnnkit.data.io.streamed_split import StreamedSplit
 
@@ -16,9 +17,18 @@ def field_arrays(split: Any, field: str, ragged: bool = True) -> tuple[np.ndarra
 
     A prepared :class:`~rnnkit.data.io.prepared_cache.MappedSplit` (or anything with its
     ``values(field)`` / ``offsets(field)``) gives its memory-mapped arrays as they are, so no
-    example is read one by one; a list of encoded examples (built-in data held in memory) is
+    example is read one by one (a :class:`~torch.utils.data.Subset` of one, its examples'
+    values gathered); a list of encoded examples (built-in data held in memory) is
     concatenated once. A streamed split holds no whole array and is refused.
     """
+    if isinstance(split, Subset):  # some examples of a split: theirs, in the subset's order
+        values, offsets = field_arrays(split.dataset, field, ragged)
+        chosen = np.asarray(split.indices, dtype=np.int64)
+        lengths = np.diff(offsets)[chosen]
+        kept = np.zeros(len(chosen) + 1, dtype=np.int64)
+        np.cumsum(lengths, out=kept[1:])
+        positions = np.repeat(offsets[chosen] - kept[:-1], lengths) + np.arange(kept[-1])
+        return np.asarray(values)[positions], kept
     if isinstance(split, StreamedSplit):  # its shards are read as batches are made
         raise ValueError(
             f"field {field!r}: the split streams from {split.export.url}; no process holds "
