@@ -23,6 +23,15 @@ TASK_EXPERIMENTS = [
     "language_model",
     "language_model_tbptt",
 ]
+# The classical baseline each task logs beside the model, on the same val and test batches.
+BASELINES = {
+    "sentiment": ["baseline_acc", "baseline_f1"],
+    "tagging": ["majority_acc", "majority_entity_f1"],
+    "translation": ["baseline_bleu"],
+    "forecasting": ["linear_mse", "linear_mae", "linear_mse_original", "linear_mae_original"],
+    "language_model": ["ngram_bpc", "ngram_perplexity", "unigram_bpc"],
+    "language_model_tbptt": ["ngram_bpc", "ngram_perplexity", "unigram_bpc"],
+}
 # Lightning's own columns and the learning-rate monitor's, beside the tasks' metrics.
 OTHER_COLUMNS = {"epoch", "step"}
 EVERY_STEP = ["trainer.log_every_n_steps=1"]
@@ -50,6 +59,12 @@ def test_every_task_logs_the_same_loss_names(tmp_path, experiment):
     assert {"train/loss", "val/loss", "test/loss"} <= columns
     assert [c for c in columns if not NAME.fullmatch(c)] == []
     assert [c for c in columns if c.endswith(("_step", "_epoch")) or "step_loss" in c] == []
+    baselines = {
+        f"{split}/{name}" for split in ("val", "test") for name in BASELINES.get(experiment, [])
+    }
+    assert baselines <= columns
+    for name in baselines:  # a number, once per epoch
+        assert [float(r[name]) for r in rows if r[name]]
     train_losses = [r["train/loss"] for r in rows if r["train/loss"]]
     assert len(train_losses) == 2  # one per training step
 

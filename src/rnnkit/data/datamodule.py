@@ -218,6 +218,19 @@ class RnnkitDataModule(pl.LightningDataModule):
         """Raw user input (a sentence, a file path, ...) to raw examples, for prediction."""
         raise NotImplementedError
 
+    def fitted_baseline(self, name: str, fit: Callable[[Any], Any]) -> Any:
+        """A classical baseline of the task, ``fit(training split)``, fitted on first use and
+        kept under ``name`` (a private attribute: not a preparation setting); None before
+        set-up, or when the training split streams from an export (no process holds its
+        arrays), or when ``fit`` finds nothing to fit (then not tried again)."""
+        train = self.datasets.get("train")
+        if train is None or isinstance(train, StreamedSplit):
+            return None
+        baselines = self.__dict__.setdefault("_baselines", {})
+        if name not in baselines:
+            baselines[name] = fit(train)
+        return baselines[name]
+
     def summary(self) -> dict[str, Any]:
         """A few lines for the run's opening summary: sizes, vocabularies, label scheme."""
         sizes = {f"{split}_examples": len(data) for split, data in self.datasets.items()}

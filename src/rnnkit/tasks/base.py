@@ -336,6 +336,14 @@ class RecurrentTask(pl.LightningModule):
         records = self.predict_records(batch, datamodule, **options)
         return [self.format_prediction(record) for record in records]
 
+    def data_baseline(self, method: str) -> Any:
+        """``trainer.datamodule.<method>()``: the classical baseline the data fits on its
+        training split (docs/tracking.md); None without a Trainer, a datamodule, that method,
+        or a baseline it can fit."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        fit = getattr(datamodule, method, None)
+        return None if fit is None else fit()
+
     # ---- TensorBoard helpers (no-ops for other loggers) --------------------------------
 
     def keep_validation_sample(self, split: str, *sample: Any) -> None:

@@ -93,7 +93,11 @@ class ForecastingTask(RecurrentTask):
     normalised scale (``val/mse``) and in original units (``val/mse_original``), beside the
     order-blind baseline, the window mean repeated over the horizon (``val/baseline_mse``,
     ``val/baseline_mse_original``, ``val/baseline_mae_original``), and persistence of the last
-    value (``val/persistence_mse_original``, ``val/persistence_mae_original``). The
+    value (``val/persistence_mse_original``, ``val/persistence_mae_original``), and the
+    classical baseline, a linear map from the window to the horizon fitted by ridge regression
+    on the training windows (NLinear; ``val/linear_mse``, ``val/linear_mae``,
+    ``val/linear_mse_original``, ``val/linear_mae_original``; see
+    :mod:`rnnkit.data.forecasting.linear_baseline`). The
     autoregressive decoder is teacher-forced with the ratio of ``model.teacher_forcing`` (a
     :class:`~rnnkit.patterns.teacher_forcing.TeacherForcingSchedule`, logged as
     ``train/teacher_forcing_ratio``). Each validation epoch logs a forecast-vs-truth figure.
@@ -163,6 +167,14 @@ class ForecastingTask(RecurrentTask):
                 prefix="persistence_",
                 postfix="_original",
             ),
+            "linear": MetricCollection(
+                {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()}, prefix="linear_"
+            ),
+            "linear_original": MetricCollection(
+                {"mse": MeanSquaredError(), "mae": MeanAbsoluteError()},
+                prefix="linear_",
+                postfix="_original",
+            ),
         }
         self.extra_metrics = nn.ModuleDict(
             {
@@ -216,6 +228,10 @@ class ForecastingTask(RecurrentTask):
             "baseline_original": (self.unscale(window_mean), self.unscale(target)),
             "persistence_original": (self.unscale(last_value), self.unscale(target)),
         }
+        linear = self.linear_baseline(observed)
+        if linear is not None:
+            updates["linear"] = (linear, target)
+            updates["linear_original"] = (self.unscale(linear), self.unscale(target))
         for group, (prediction, truth) in updates.items():
             metrics = (
                 self.metrics_for(split) if not group else self.extra_metrics[f"{split}_{group}"]
@@ -225,6 +241,12 @@ class ForecastingTask(RecurrentTask):
                 metrics, batch_size=size, prog_bar=split == "val" and group in ("", "original")
             )
         self.keep_validation_sample(split, batch, forecast)
+
+    def linear_baseline(self, observed: Tensor) -> Tensor | None:
+        """The datamodule's linear baseline's forecast ``(N, H, T)`` from the target
+        channels' history ``observed (N, L, T)``; None without one."""
+        baseline = self.data_baseline("linear_baseline")
+        return None if baseline is None else baseline.predict(observed)
 
     def on_validation_epoch_end(self) -> None:
         sample = self.take_validation_sample()

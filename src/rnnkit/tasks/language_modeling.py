@@ -49,7 +49,10 @@ class LanguageModelingTask(RecurrentTask):
     chunks; docs/tbptt.md). Metrics, computed per token over the whole split:
     ``val/loss`` and ``test/loss`` (mean NLL; ``train/loss`` is each step's),
     ``<split>/perplexity`` and ``<split>/bpc`` (bits per character; ``bits_per_word`` at word
-    level), beside the order-blind unigram baseline ``<split>/unigram_bpc`` (val and test).
+    level), beside the order-blind unigram baseline ``<split>/unigram_bpc`` and the classical
+    baseline, an interpolated Kneser-Ney n-gram model of the training text
+    (``<split>/ngram_bpc``, ``<split>/ngram_perplexity``; see
+    :mod:`rnnkit.data.language_modeling.kneser_ney`), val and test.
     Each validation epoch logs text generated from ``model.sample_prompt``.
     """
 
@@ -90,7 +93,14 @@ class LanguageModelingTask(RecurrentTask):
         self.unigram_metrics = nn.ModuleDict(
             {f"{split}_metrics": BitsPerToken() for split in SPLITS}
         )
+        self.ngram_metrics = nn.ModuleDict(
+            {
+                split: likelihood_metrics(self.bits_name, False).clone(prefix=f"{split}/ngram_")
+                for split in ("val", "test")
+            }
+        )
         self._carried: dict[str, Any] = dict.fromkeys(SPLITS)
+        self._ngram_context: dict[str, Tensor | None] = dict.fromkeys(SPLITS)
         return language_model
 
     def forward(self, tokens: Tensor, state: Any = None) -> tuple[Tensor, Any]:
@@ -156,6 +166,27 @@ class LanguageModelingTask(RecurrentTask):
                     on_epoch=True,
                     batch_size=batch["tokens"].numel(),
                 )
+            self._log_ngram(batch, split)
+
+    def _log_ngram(self, batch: dict[str, Tensor], split: str) -> None:
+        """The n-gram baseline's NLL of the batch's targets, its context carried from batch to
+        batch of a split as the recurrent state is (none after a reset or without carry)."""
+        model = self.data_baseline("ngram_model")
+        if model is None:
+            return
+        tokens = batch["tokens"]
+        previous = self._ngram_context[split] if self.carry_state else None
+        if previous is not None and previous.shape[0] != tokens.shape[0]:
+            previous = None
+        nll = -model.log_probs(tokens, batch["targets"], previous)
+        if self.carry_state:
+            joined = tokens if previous is None else torch.cat([previous, tokens], 1)
+            self._ngram_context[split] = (
+                joined[:, -(model.order - 1) :] if model.order > 1 else None
+            )
+        metrics = self.ngram_metrics[split]
+        metrics.update(nll)
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=tokens.numel())
 
     def unigram_log_probs(self) -> Tensor | None:
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
@@ -201,6 +232,7 @@ class LanguageModelingTask(RecurrentTask):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
         self._carried = dict.fromkeys(SPLITS)  # resuming starts from zeros (docs/tbptt.md)
+        self._ngram_context = dict.fromkeys(SPLITS)
 
     def on_train_epoch_start(self) -> None:
         self._carried["train"] = None
@@ -209,9 +241,11 @@ class LanguageModelingTask(RecurrentTask):
 
     def on_validation_epoch_start(self) -> None:
         self._carried["val"] = None
+        self._ngram_context["val"] = None
 
     def on_test_epoch_start(self) -> None:
         self._carried["test"] = None
+        self._ngram_context["test"] = None
 
     def on_validation_epoch_end(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)

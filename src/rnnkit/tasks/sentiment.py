@@ -26,7 +26,10 @@ class SentimentTask(RecurrentTask):
     a word vectors file to start the embedding from; ``freeze``; see
     :mod:`rnnkit.tasks.pretrained_embeddings`).
 
-    Metrics: accuracy and macro-F1 per split; each validation epoch logs a confusion matrix
+    Metrics: accuracy and macro-F1 per split (``val/acc``, ``val/f1``), beside the classical
+    baseline on the same examples, logistic regression on word 1-2-gram counts fitted on the
+    training split (``val/baseline_acc``, ``val/baseline_f1``, and for test; see
+    :mod:`rnnkit.data.sentiment.ngram_baseline`); each validation epoch logs a confusion matrix
     figure and a few classified sentences to TensorBoard.
     """
 
@@ -47,6 +50,9 @@ class SentimentTask(RecurrentTask):
             }
         )
         self.make_split_metrics(metrics)
+        self.baseline_metrics = nn.ModuleDict(
+            {split: metrics.clone(prefix=f"{split}/baseline_") for split in ("val", "test")}
+        )
         self.confusion = MulticlassConfusionMatrix(num_classes)
         return ManyToOne(
             rnn,
@@ -74,8 +80,18 @@ class SentimentTask(RecurrentTask):
         )
         if split == "val":
             self.confusion.update(predictions, batch["labels"])
+        if split != "train":
+            self._log_baseline(batch, split)
         self.keep_validation_sample(split, batch, predictions)
         return loss
+
+    def _log_baseline(self, batch: dict[str, torch.Tensor], split: str) -> None:
+        baseline = self.data_baseline("ngram_baseline")
+        if baseline is None:
+            return
+        metrics = self.baseline_metrics[split]
+        metrics.update(baseline.predict(batch["tokens"], batch["lengths"]), batch["labels"])
+        self.log_dict(metrics, batch_size=batch["labels"].shape[0], on_step=False, on_epoch=True)
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         return self.evaluate(batch, "train")

@@ -47,8 +47,10 @@ class TaggingTask(RecurrentTask):
 
     Metrics per split: ``acc`` (token accuracy over real tokens) and, when the data's tags are
     entity tags (IOB1/BIO/BIOES), ``entity_f1`` (exact chunk match, micro over types, equal to
-    seqeval's). Each validation epoch logs tagged sentences (``word/TAG``, errors marked with
-    the gold tag) to TensorBoard.
+    seqeval's), beside the same metrics of the classical baseline, each word's most frequent
+    training tag (``val/majority_acc``, ``val/majority_entity_f1``, and for test; see
+    :mod:`rnnkit.data.tagging.majority_baseline`). Each validation epoch logs tagged sentences
+    (``word/TAG``, errors marked with the gold tag) to TensorBoard.
     """
 
     task = "tagging"
@@ -103,6 +105,12 @@ class TaggingTask(RecurrentTask):
         if self.tag_scheme in ENTITY_SCHEMES:
             metrics["entity_f1"] = EntityF1(self.tag_names, self.tag_scheme)
         self.make_split_metrics(MetricCollection(metrics))
+        self.baseline_metrics = nn.ModuleDict(
+            {
+                split: MetricCollection(metrics).clone(prefix=f"{split}/majority_")
+                for split in ("val", "test")
+            }
+        )
         return SequenceTagger(
             rnn,
             len(self.tag_names),
@@ -156,8 +164,18 @@ class TaggingTask(RecurrentTask):
             prog_bar=split == "val",
             batch_size=size,
         )
+        if split != "train":
+            self._log_baseline(batch, split)
         self.keep_validation_sample(split, batch, predictions)
         return loss
+
+    def _log_baseline(self, batch: dict[str, Any], split: str) -> None:
+        baseline = self.data_baseline("majority_baseline")
+        if baseline is None:
+            return
+        metrics = self.baseline_metrics[split]
+        metrics.update(baseline.predict(batch["tokens"]), batch["tags"])
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch["tags"].shape[0])
 
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         return self.evaluate(batch, "train")

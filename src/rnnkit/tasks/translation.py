@@ -49,7 +49,9 @@ class TranslationTask(RecurrentTask):
     and test ``loss`` (teacher-forced), ``loss_free_running`` (the decoder fed its own greedy
     token at every step for as many steps as the reference has, scored against the reference:
     the exposure-bias gap), ``bleu`` (corpus BLEU, 0-100, of greedy translations) and
-    ``exact_match``. Each validation epoch: source → prediction (reference) samples and the
+    ``exact_match``, beside ``baseline_bleu``: the BLEU of a word-by-word translation through an
+    IBM Model 1 table of the training pairs (:mod:`rnnkit.data.translation.word_table`). Each
+    validation epoch: source → prediction (reference) samples and the
     attention heatmap of one example.
     """
 
@@ -71,6 +73,7 @@ class TranslationTask(RecurrentTask):
             compute_groups=False,
         )
         self.make_split_metrics(metrics)
+        self.baseline_metrics = nn.ModuleDict({split: CorpusBLEU() for split in ("val", "test")})
         seq2seq = Seq2Seq(
             encoder,
             decoder,
@@ -193,6 +196,12 @@ class TranslationTask(RecurrentTask):
         matches = [p == t for p, t in zip(predicted, batch["target_tokens"])]
         metrics["exact_match"].update(torch.tensor(matches, dtype=torch.float32))
         self.log_dict(metrics, prog_bar=split == "val", batch_size=size)
+        table = self.data_baseline("word_table")
+        if table is not None:
+            words = table.translate(source, lengths, self.pad_index)
+            baseline = [datamodule.detokenize_target(datamodule.decode_target(w)) for w in words]
+            self.baseline_metrics[split].update(baseline, references)
+            self.log(f"{split}/baseline_bleu", self.baseline_metrics[split], batch_size=size)
         self.keep_validation_sample(split, batch, generation, hypotheses, references)
 
     def on_validation_epoch_end(self) -> None:

@@ -16,6 +16,7 @@ import torch
 from rnnkit.data.datamodule import RnnkitDataModule
 from rnnkit.data.forecasting.dates import NO_DATE, format_dates, parse_dates
 from rnnkit.data.forecasting.frequency import Frequency
+from rnnkit.data.forecasting.linear_baseline import LinearForecaster, fit_on_windows
 from rnnkit.data.forecasting.moments import RunningMoments
 from rnnkit.data.forecasting.windows import EncodedColumns, SeriesWindows
 
@@ -315,6 +316,14 @@ class ForecastingDataModule(RnnkitDataModule):
                     f"{split} split: no window of input_length + horizon = "
                     f"{self.input_length + self.horizon} steps fits in its series"
                 )
+
+    def linear_baseline(self) -> LinearForecaster | None:
+        """The NLinear-style ridge regression from the window to the horizon
+        (:mod:`~rnnkit.data.forecasting.linear_baseline`), fitted on first use on the training
+        windows; None before set-up."""
+        if not isinstance(self.datasets.get("train"), SeriesWindows):
+            return None
+        return self.fitted_baseline("linear_baseline", fit_on_windows)
 
     def collate(self, windows: list[dict[str, Any]]) -> dict[str, Any]:
         """Windows (:class:`~rnnkit.data.forecasting.windows.SeriesWindows` items) to a batch:

@@ -17,12 +17,14 @@ import torch
 from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import map_chunks
 from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
+from rnnkit.data.io.split_arrays import field_arrays
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
 from rnnkit.data.sentiment.local_encoding import (
     LocalEncoding,
     SpilledChunks,
     encode_locally,
 )
+from rnnkit.data.sentiment.ngram_baseline import NgramLogisticBaseline
 
 UNLABELLED = -1
 """The label id of an example without a label (prediction input)."""
@@ -317,6 +319,19 @@ class TextClassificationDataModule(RnnkitDataModule):
             "lengths": lengths,
             "labels": torch.tensor([e["label"] for e in examples], dtype=torch.long),
         }
+
+    def ngram_baseline(self) -> NgramLogisticBaseline | None:
+        """Logistic regression on word 1-2-gram counts of the training split (scikit-learn),
+        fitted on first use from the split's arrays (seconds on SST-2); None when the split
+        streams from an export (no process holds its arrays)."""
+
+        def fit(train: Any) -> NgramLogisticBaseline:
+            tokens, offsets = field_arrays(train, "tokens")
+            labels, _ = field_arrays(train, "label", ragged=False)
+            baseline = NgramLogisticBaseline(len(self.vocab))
+            return baseline.fit(tokens, offsets, labels, len(self.labels))
+
+        return self.fitted_baseline("ngram_baseline", fit)
 
     @property
     def spec(self) -> dict[str, Any]:

@@ -16,8 +16,10 @@ import torch
 from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import chunks
 from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
+from rnnkit.data.io.split_arrays import field_arrays
 from rnnkit.data.io.tokenizers import Tokenizer, TreebankTokenizer, WhitespaceTokenizer
-from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
+from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, UNK, Vocabulary
+from rnnkit.data.tagging.majority_baseline import MajorityTagger
 from rnnkit.data.tagging.tag_schemes import OUTSIDE, PREFIXES, convert_tags, normalize_scheme
 
 
@@ -395,6 +397,21 @@ class TaggingDataModule(RnnkitDataModule):
                 padded[row, : len(example["tags"])] = example["tags"]
             batch["tags"] = torch.from_numpy(padded)
         return batch
+
+    def majority_baseline(self) -> MajorityTagger | None:
+        """Each word's most frequent training tag (:mod:`~rnnkit.data.tagging.majority_baseline`),
+        counted on first use from the training split's arrays; None when the split streams from
+        an export (no process holds its arrays) or has no tags."""
+
+        def fit(train: Any) -> MajorityTagger | None:
+            tokens, _ = field_arrays(train, "tokens")
+            tags, _ = field_arrays(train, "tags")
+            if len(tags) != len(tokens) or not len(tags):
+                return None
+            tagger = MajorityTagger(len(self.vocab), len(self.tags), self.vocab.index[UNK])
+            return tagger.fit(tokens, tags)
+
+        return self.fitted_baseline("majority_baseline", fit)
 
     @property
     def spec(self) -> dict[str, Any]:

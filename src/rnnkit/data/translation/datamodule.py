@@ -17,6 +17,7 @@ from torch.utils.data import Dataset, Subset
 from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import default_workers, map_chunks
 from rnnkit.data.io.prepared_cache import MappedSplit, narrowest_unsigned
+from rnnkit.data.io.split_arrays import field_arrays
 from rnnkit.data.io.tokenizers import Tokenizer, make_tokenizer
 from rnnkit.data.io.vocabulary import BOS, DEFAULT_MAX_SIZE, EOS, PAD, UNK, Vocabulary
 from rnnkit.data.translation.encoding import (
@@ -28,6 +29,7 @@ from rnnkit.data.translation.encoding import (
     tokens_of,
     unknown_bytes,
 )
+from rnnkit.data.translation.word_table import WordTranslationTable
 
 
 class TranslationDataModule(RnnkitDataModule):
@@ -426,6 +428,19 @@ class TranslationDataModule(RnnkitDataModule):
         if not examples:
             raise ValueError(f"input: expected a sentence or a file of sentences, got {raw!r}")
         return examples
+
+    def word_table(self) -> WordTranslationTable | None:
+        """IBM Model 1 word translation table of the training pairs
+        (:mod:`~rnnkit.data.translation.word_table`), fitted on first use from their arrays;
+        None when the split streams from an export."""
+
+        def fit(train: Any) -> WordTranslationTable:
+            source, source_offsets = field_arrays(train, "source")
+            target, target_offsets = field_arrays(train, "target")
+            table = WordTranslationTable(len(self.source_vocab), len(self.target_vocab))
+            return table.fit(source, source_offsets, target, target_offsets)
+
+        return self.fitted_baseline("word_table", fit)
 
     def decode_target(self, ids: torch.Tensor | list[int]) -> list[str]:
         """Target tokens of generated ids: specials dropped, cut at ``<eos>``."""
