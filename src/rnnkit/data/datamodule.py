@@ -17,13 +17,17 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_only
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Subset
 from tqdm.auto import tqdm
 
 from rnnkit.data.io.parallel_encoding import default_workers, map_chunks
 from rnnkit.data.io.prepared_cache import Columns, PreparedCache, cache_key, to_columns
 from rnnkit.data.io.sharded_batches import ShardedBatches, ShardedBatchLoader
 from rnnkit.data.io.streamed_split import Export, StreamedSplit
+
+BASELINE_MAX_EXAMPLES = 200_000
+"""The most training examples a classical baseline that grows with its data (logistic
+regression, a word translation table) is fitted on: SST-2 and Multi30k are whole below it."""
 
 SPLITS = ("train", "val", "test")
 log = logging.getLogger(__name__)
@@ -218,16 +222,23 @@ class RnnkitDataModule(pl.LightningDataModule):
         """Raw user input (a sentence, a file path, ...) to raw examples, for prediction."""
         raise NotImplementedError
 
-    def fitted_baseline(self, name: str, fit: Callable[[Any], Any]) -> Any:
+    def fitted_baseline(
+        self, name: str, fit: Callable[[Any], Any], max_examples: int | None = None
+    ) -> Any:
         """A classical baseline of the task, ``fit(training split)``, fitted on first use and
         kept under ``name`` (a private attribute: not a preparation setting); None before
         set-up, or when the training split streams from an export (no process holds its
-        arrays), or when ``fit`` finds nothing to fit (then not tried again)."""
+        arrays), or when ``fit`` finds nothing to fit (then not tried again).
+
+        With ``max_examples``, a larger training split is sampled down to that many examples,
+        evenly spaced through it, so a baseline's cost stays bounded at any data size."""
         train = self.datasets.get("train")
         if train is None or isinstance(train, StreamedSplit):
             return None
         baselines = self.__dict__.setdefault("_baselines", {})
         if name not in baselines:
+            if max_examples is not None and len(train) > max_examples:
+                train = Subset(train, evenly_spaced(len(train), max_examples))
             baselines[name] = fit(train)
         return baselines[name]
 
@@ -509,3 +520,8 @@ def pad_sequences(
     for row, sequence in enumerate(sequences):
         padded[row, : len(sequence)] = sequence
     return torch.from_numpy(padded), torch.from_numpy(lengths)
+
+
+def evenly_spaced(total: int, count: int) -> list[int]:
+    """``count`` indices spread evenly over ``range(total)``, the first included."""
+    return (np.arange(count, dtype=np.int64) * total // count).tolist()

@@ -50,3 +50,22 @@ def test_a_baseline_is_fitted_once_after_set_up_only():
     assert datamodule.fitted_baseline("toy", fit) is None
     assert datamodule.fitted_baseline("toy", fit) is None
     assert calls == [len(datamodule.datasets["train"])]
+
+
+def test_a_baseline_fits_on_an_even_sample_of_a_large_training_split():
+    datamodule = BuiltinTaggingDataModule(batch_size=8)
+    datamodule.setup("fit")
+    train = datamodule.datasets["train"]
+    seen = []
+
+    def fit(split):
+        seen.append(split)
+        return "fitted"
+
+    assert datamodule.fitted_baseline("sampled", fit, max_examples=10) == "fitted"
+    (sample,) = seen
+    assert isinstance(sample, Subset) and sample.dataset is train and len(sample) == 10
+    step = len(train) / 10  # spread over the whole split, the first example included
+    assert sample.indices == [int(i * step) for i in range(10)]
+    assert datamodule.fitted_baseline("whole", seen.append, max_examples=len(train)) is None
+    assert seen[-1] is train  # a split no larger than the cap is used whole

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
+from rnnkit.data.datamodule import BASELINE_MAX_EXAMPLES, RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import map_chunks
 from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
 from rnnkit.data.io.split_arrays import field_arrays
@@ -331,7 +331,7 @@ class TextClassificationDataModule(RnnkitDataModule):
             baseline = NgramLogisticBaseline(len(self.vocab))
             return baseline.fit(tokens, offsets, labels, len(self.labels))
 
-        return self.fitted_baseline("ngram_baseline", fit)
+        return self.fitted_baseline("ngram_baseline", fit, BASELINE_MAX_EXAMPLES)
 
     @property
     def spec(self) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Subset
 
-from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
+from rnnkit.data.datamodule import BASELINE_MAX_EXAMPLES, RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import default_workers, map_chunks
 from rnnkit.data.io.prepared_cache import MappedSplit, narrowest_unsigned
 from rnnkit.data.io.split_arrays import field_arrays
@@ -440,7 +440,7 @@ class TranslationDataModule(RnnkitDataModule):
             table = WordTranslationTable(len(self.source_vocab), len(self.target_vocab))
             return table.fit(source, source_offsets, target, target_offsets)
 
-        return self.fitted_baseline("word_table", fit)
+        return self.fitted_baseline("word_table", fit, BASELINE_MAX_EXAMPLES)
 
     def decode_target(self, ids: torch.Tensor | list[int]) -> list[str]:
         """Target tokens of generated ids: specials dropped, cut at ``<eos>``."""
