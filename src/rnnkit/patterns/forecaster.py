@@ -32,9 +32,9 @@ from torch import Tensor, nn
 
 from rnnkit.layers.recurrent import Recurrent
 from rnnkit.patterns._sequence import (
+    SequenceBatch,
     check_positive_int,
     check_recurrent,
-    SequenceBatch,
     last_from_state,
     prepare_inputs,
     run_recurrent,
