@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--line", action="append", default=[], help="LABEL=VALUE")
     parser.add_argument("--point", action="append", default=[], help="LABEL=VALUE@EPOCHS[xF]")
     parser.add_argument("--title", default=None)
+    parser.add_argument("--ylabel", default=None, help="default: the metric's name")
     parser.add_argument("--output", required=True, help="the PNG to write")
     parser.add_argument("--log-dir", default=None, help="TensorBoard folder (none: no logging)")
     arguments = parser.parse_args(argv)
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     figure = learning_curve_figure(
         curves,
         title=arguments.title or f"{arguments.metric} against wall-clock time",
-        ylabel=arguments.metric,
+        ylabel=arguments.ylabel or arguments.metric,
         lines=lines,
         points=points,
     )
