@@ -85,6 +85,7 @@ def learning_curve_figure(
             xytext=(6, -10),
             fontsize=8,
         )
+    axes.set_xlim(left=0)
     axes.set_xlabel("wall-clock minutes")
     axes.set_ylabel(ylabel)
     axes.set_title(title)
