@@ -17,6 +17,7 @@ from torchmetrics import (
 )
 
 from rnnkit.figures.forecast import forecast_figure
+from rnnkit.patterns._sequence import check_positive_int
 from rnnkit.patterns.channel_independent import ChannelIndependent
 from rnnkit.patterns.forecaster import STRATEGIES, Forecaster
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
@@ -363,8 +364,8 @@ class ForecastingTask(RecurrentTask):
 def _optional_positive_int(model: dict[str, Any], key: str) -> int | None:
     """``model[key]``: None (the option is off) or an int >= 1; anything else a ValueError."""
     value = model.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-        raise ValueError(f"model.{key}: expected a positive integer or null, got {value!r}")
+    if value is not None:
+        check_positive_int(f"model.{key}", value)
     return value
 
 
