@@ -65,7 +65,7 @@ def run_curve(label: str, folder: Path, metric: str, final: str | None, scale: f
     if final:
         time, value = scalars[final][-1]
         end = ((time - start) / 60, value * scale)
-    return Curve(f"{label}, {metric}", minutes, values, end, final or "test")
+    return Curve(f"{label}, {metric}", minutes, values, end)
 
 
 def split_label(text: str, option: str) -> tuple[str, str]:

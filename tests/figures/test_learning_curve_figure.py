@@ -32,7 +32,7 @@ def test_curves_lines_and_points_are_drawn_where_given():
     assert ((5.0,), (0.5,)) in xy  # the peer's point
     assert any(y == (0.375, 0.375) for _, y in xy)  # the peer's horizontal line
     texts = {t.get_text() for t in axes.texts}
-    assert {"test 0.36", "DLinear 0.375", "peer, 2 epochs 0.5"} <= texts
+    assert {"0.36", "DLinear 0.375", "peer, 2 epochs 0.5"} <= texts
 
 
 def test_bad_curves_raise():

@@ -19,15 +19,13 @@ class Curve:
         minutes: ``(K,)`` wall-clock minutes since the run started, one per value.
         values: ``(K,)`` the metric at those times.
         final: optional ``(minutes, value)`` of the run's last evaluation (a test metric),
-            drawn as a marker in the curve's colour.
-        final_label: legend text of ``final``.
+            drawn as a star in the curve's colour, labelled with its value.
     """
 
     label: str
     minutes: Sequence[float]
     values: Sequence[float]
     final: tuple[float, float] | None = None
-    final_label: str = "test"
 
 
 def learning_curve_figure(
@@ -43,7 +41,7 @@ def learning_curve_figure(
     (``(label, minutes, value)``: a peer's figure at a known cost). Returns the figure."""
     if not curves:
         raise ValueError("curves: expected at least one curve, got none")
-    figure, axes = plt.subplots(figsize=(7, 4))
+    figure, axes = plt.subplots(figsize=(8, 5))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for index, curve in enumerate(curves):
         minutes, values = np.asarray(curve.minutes, float), np.asarray(curve.values, float)
@@ -57,7 +55,7 @@ def learning_curve_figure(
         if curve.final is not None:
             axes.plot(*curve.final, marker="*", markersize=12, linestyle="", color=colour)
             axes.annotate(
-                f"{curve.final_label} {curve.final[1]:.3g}",
+                f"{curve.final[1]:.3g}",
                 curve.final,
                 textcoords="offset points",
                 xytext=(6, 4),
@@ -68,11 +66,11 @@ def learning_curve_figure(
         axes.axhline(value, color="0.35", linestyle=("--", ":", "-.")[index % 3], linewidth=1)
         axes.annotate(
             f"{label} {value:.3g}",
-            (1.0, value),
+            (0.0, value),
             xycoords=("axes fraction", "data"),
-            xytext=(-4, 2),
+            xytext=(4, 2),
             textcoords="offset points",
-            ha="right",
+            ha="left",
             fontsize=8,
             color="0.25",
         )
