@@ -16,4 +16,5 @@ def test_patterns_guide_snippets_run():
     assert tuple(namespace["best"].shape) == (4, 12)
     assert tuple(namespace["y"].shape) == (4, 3)
     assert tuple(namespace["forecast"].shape) == (4, 12, 1)
+    assert tuple(namespace["per_channel"].shape) == (4, 12, 3)
     assert tuple(namespace["piece"].shape) == (1, 36, 88)

@@ -216,6 +216,11 @@ def encoder_and_decoder(make_encoder, decoder_input=TARGETS, bidirectional=False
         ({"decoder": "bidirectional"}, "decoder: expected a unidirectional"),
         ({"target_indices": (0, FEATURES)}, "target_indices: expected 2"),
         ({"target_indices": (0,)}, "target_indices: expected 2"),
+        ({"segment_length": 0, "strategy": "direct"}, "segment_length: expected a positive"),
+        ({"segment_length": 3}, "segment_length: only used by strategy='direct'"),
+        ({"segment_length": 2, "strategy": "direct"}, "not a multiple of segment_length=2"),
+        ({"highway_length": True}, "highway_length: expected a positive integer"),
+        ({"highway_length": 2, "target_indices": (0, 5)}, "target_indices: expected 2"),
     ],
 )
 def test_bad_configuration_raises_at_construction(make_encoder, arguments, message):
@@ -234,6 +239,61 @@ def test_bad_configuration_raises_at_construction(make_encoder, arguments, messa
         arguments["decoder"] = encoder_and_decoder(make_encoder, bidirectional=True)[1]
     with pytest.raises(ValueError, match=message):
         Forecaster(encoder, **arguments)
+
+
+def test_segments_are_read_as_one_encoder_step_each(make_encoder):
+    """Oracle: the encoder run by hand over the history cut into 3-step segments."""
+    encoder = make_encoder("lstm", 3 * FEATURES, HIDDEN, 2, True)
+    model = Forecaster(encoder, HORIZON, TARGETS, "direct", segment_length=3).double()
+    history = torch.randn(2, 9, FEATURES, dtype=torch.float64)
+    _, (h_n, _) = model.encoder(history.reshape(2, 3, 3 * FEATURES))
+    summary = torch.cat((h_n[-2], h_n[-1]), dim=1)  # top layer, both directions
+    expected = model.head(summary).view(2, HORIZON, TARGETS)
+    torch.testing.assert_close(model(history), expected, rtol=0, atol=1e-10)
+    # a segment is its 3 steps in time order: swapping two steps inside one changes the input
+    swapped = history[:, [1, 0, 2, 3, 4, 5, 6, 7, 8]]
+    assert not torch.allclose(model(swapped), model(history))
+    with pytest.raises(ValueError, match="whole number of segments"):
+        model(history[:, :8])
+    with pytest.raises(ValueError, match="whole number of segments"):
+        model(history, lengths=torch.tensor([9, 6]))
+
+
+@pytest.mark.parametrize("strategy", ["direct", "autoregressive"])
+def test_highway_adds_a_linear_map_of_each_targets_last_values(make_encoder, strategy):
+    model = build_forecaster(
+        make_encoder, "gru", False, 1, strategy, target_indices=(2, 0), highway_length=4
+    ).double()
+    history, _, _ = batch(steps=7, dtype=torch.float64)
+    with torch.no_grad():
+        before = model(history)
+        model.highway.weight.zero_()
+        model.highway.bias.zero_()
+        without = model(history)
+    weight, bias = model.highway.weight, model.highway.bias  # (horizon, 4), (horizon,)
+    torch.manual_seed(1)
+    with torch.no_grad():
+        weight.normal_()
+        bias.normal_()
+        recent = history[:, -4:][:, :, [2, 0]]  # (N, 4, targets)
+        expected = without + torch.einsum("hq,nqt->nht", weight, recent) + bias.view(1, -1, 1)
+        torch.testing.assert_close(model(history), expected, rtol=0, atol=1e-10)
+    assert not torch.allclose(before, without)
+    with pytest.raises(ValueError, match="highway_length=4 needs at least"):
+        model(history[:, :3])
+
+
+def test_highway_reads_the_last_real_steps_of_padded_histories(make_encoder):
+    model = build_forecaster(
+        make_encoder, "gru", True, 2, "direct", target_indices=(0, 1), highway_length=3
+    ).double()
+    history, _, _ = batch(steps=6, dtype=torch.float64)
+    lengths = torch.tensor([6, 3, 5])
+    history[torch.arange(6) >= lengths.unsqueeze(1)] = 0.0
+    prediction = model(history, lengths=lengths)
+    for n, length in enumerate(lengths.tolist()):
+        alone = model(history[n : n + 1, :length])
+        torch.testing.assert_close(alone[0], prediction[n], rtol=0, atol=1e-10)
 
 
 def test_bad_forward_arguments_raise(make_encoder):

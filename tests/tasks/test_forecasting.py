@@ -11,9 +11,10 @@ import torch
 
 from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.predict import predict
-from rnnkit.cli.train import train
+from rnnkit.cli.train import prepare, train
 from rnnkit.data.forecasting import builtin as forecasting
 from rnnkit.layers.standard import GRU
+from rnnkit.patterns.channel_independent import ChannelIndependent
 from rnnkit.patterns.forecaster import Forecaster
 from rnnkit.tasks.forecasting import WindowForecaster
 
@@ -138,6 +139,11 @@ def test_predict_names_the_file_and_line_of_a_bad_cell(trained, tmp_path):
         (["model.strategy=sideways"], "model.strategy"),
         (["model.window_norm=median"], "window_norm"),
         (["data.known_future=[co2]"], "known_future"),
+        (["model.channel_independent=yes"], "model.channel_independent: expected true or false"),
+        (["model.segment_length=0"], "model.segment_length: expected a positive integer"),
+        (["model.segment_length=4"], r"model.segment_length: data.input_length=26 must be"),
+        ([*AUTOREGRESSIVE, "model.segment_length=2"], "model.segment_length: only used by"),
+        (["model.highway_length=27"], "model.highway_length: reads the last 27 steps"),
     ],
 )
 def test_bad_options_are_refused_with_their_name(tmp_path, overrides, message):
@@ -145,7 +151,45 @@ def test_bad_options_are_refused_with_their_name(tmp_path, overrides, message):
         train(compose_run([*SMALL, *overrides, "debug=fast_dev_run"], tmp_path))
 
 
-@pytest.mark.parametrize("window_norm", ["last", "mean", "none"])
+@pytest.mark.parametrize("options", [[], AUTOREGRESSIVE], ids=["direct", "autoregressive"])
+def test_literature_options_build_their_model_and_train(tmp_path, options):
+    """Channel independence, segments (direct only), a highway and RevIN in one model."""
+    extra = ["model.segment_length=13"] if not options else []
+    overrides = [
+        "model.channel_independent=true",
+        "model.highway_length=8",
+        "model.window_norm=revin",
+        *extra,
+    ]
+    cfg = compose_run([*SMALL, *options, *overrides, "debug=fast_dev_run"], tmp_path)
+    datamodule, task = prepare(cfg)
+    spec, model = datamodule.spec, task.model
+    assert isinstance(model.forecaster, ChannelIndependent)
+    inner = model.forecaster.forecaster
+    assert inner.num_targets == 1 and inner.highway.in_features == 8
+    others = spec["num_features"] - spec["num_targets"]
+    assert inner.encoder.input_size == (1 + others) * (13 if extra else 1)
+    result = train(cfg)
+    assert result is not None and math.isfinite(result)
+
+
+@pytest.mark.parametrize("window_norm", ["mean", "revin"])
+def test_revin_makes_the_forecast_follow_a_change_of_scale(window_norm):
+    """Scaling a window's targets by 3 (about a new level) scales the forecast with RevIN."""
+    torch.manual_seed(0)
+    model = WindowForecaster(Forecaster(GRU(2, 6, batch_first=True), 3, 2), [0, 1], window_norm)
+    model = model.double()
+    history = torch.randn(4, 7, 2, dtype=torch.float64)
+    scaled = 3.0 * history + 2.0
+    difference = model(scaled) - (3.0 * model(history) + 2.0)
+    if window_norm == "revin":
+        # up to RevIN's eps on the variance
+        torch.testing.assert_close(difference, torch.zeros_like(difference), rtol=0, atol=1e-4)
+    else:
+        assert difference.abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("window_norm", ["last", "mean", "revin", "none"])
 @pytest.mark.parametrize("strategy", ["direct", "autoregressive"])
 def test_window_norm_makes_the_forecast_follow_a_level_shift(window_norm, strategy):
     torch.manual_seed(0)

@@ -9,7 +9,8 @@
 | many-to-many, encoder-decoder | a sequence → another sequence | :class:`Seq2Seq` |
 | many-to-many, without alignment | a long sequence → a shorter labelling (CTC) | :class:`CTC` |
 
-Plus the task-shaped heads :class:`LanguageModel`, :class:`Forecaster` and
+Plus the task-shaped heads :class:`LanguageModel`, :class:`Forecaster` (one series per example
+with :class:`ChannelIndependent`) and
 :class:`PianoRollModel` (many-to-many with a multi-label output: music), the
 :class:`CRF`, attention modules, and the shared decoding in :mod:`rnnkit.patterns.decoding`.
 Plain PyTorch: no Lightning or Hydra needed.
@@ -23,6 +24,7 @@ from rnnkit.patterns.attention import (
     make_attention,
 )
 from rnnkit.patterns.bridge import Bridge
+from rnnkit.patterns.channel_independent import ChannelIndependent
 from rnnkit.patterns.crf import CRF, allowed_transitions
 from rnnkit.patterns.ctc import CTC, CTCOutput
 from rnnkit.patterns.ctc_decoding import ctc_greedy_decode, ctc_prefix_beam_search
@@ -50,6 +52,7 @@ __all__ = [
     "AdditiveAttention",
     "Attention",
     "Bridge",
+    "ChannelIndependent",
     "DecodeResult",
     "DotAttention",
     "Forecaster",

@@ -17,13 +17,16 @@ from torchmetrics import (
 )
 
 from rnnkit.figures.forecast import forecast_figure
+from rnnkit.patterns._sequence import check_positive_int
+from rnnkit.patterns.channel_independent import ChannelIndependent
 from rnnkit.patterns.forecaster import STRATEGIES, Forecaster
 from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule
 from rnnkit.tasks.base import RecurrentTask
 from rnnkit.tasks.tbptt import TruncatedHistory, check_tbptt_steps
 
 SPLITS = ("train", "val", "test")
-WINDOW_NORMS = ("last", "mean", "none")
+WINDOW_NORMS = ("last", "mean", "revin", "none")
+REVIN_EPS = 1e-5  # added to the window's variance (RevIN's eps): a flat window divides by ~0.003
 
 
 def error_metrics() -> MetricCollection:
@@ -40,15 +43,20 @@ def error_metrics() -> MetricCollection:
 
 
 class WindowForecaster(nn.Module):
-    """A :class:`~rnnkit.patterns.forecaster.Forecaster` that works relative to each window.
+    """A forecaster (:class:`~rnnkit.patterns.forecaster.Forecaster` or
+    :class:`~rnnkit.patterns.channel_independent.ChannelIndependent`) that works relative to
+    each window.
 
     With ``window_norm="last"`` (or ``"mean"``) the target features' last (or mean) value in
     the history is subtracted from them in the history and added back to the forecast, so the
-    network predicts the change from there (as RevIN does with the window's statistics): a
-    trending series then stays in the range seen in training. ``"none"`` forecasts levels.
+    network predicts the change from there: a trending series then stays in the range seen in
+    training. ``"revin"`` also divides by the window's standard deviation of each target and
+    multiplies the forecast by it (reversible instance normalisation, Kim et al. 2022, without
+    its learned affine map), so quiet and volatile windows reach the network on one scale.
+    ``"none"`` forecasts levels.
     """
 
-    def __init__(self, forecaster: Forecaster, target_indices: list[int], window_norm: str):
+    def __init__(self, forecaster: nn.Module, target_indices: list[int], window_norm: str):
         super().__init__()
         if window_norm not in WINDOW_NORMS:
             raise ValueError(f"window_norm: expected one of {WINDOW_NORMS}, got {window_norm!r}")
@@ -61,9 +69,16 @@ class WindowForecaster(nn.Module):
         targets = history.index_select(2, self.target_indices)
         if self.window_norm == "last":
             return targets[:, -1:]
-        if self.window_norm == "mean":
+        if self.window_norm in ("mean", "revin"):
             return targets.mean(dim=1, keepdim=True)
         return None
+
+    def scale(self, history: Tensor) -> Tensor | None:
+        """``(N, 1, T)``: what the targets are divided by after the offset (``"revin"``)."""
+        if self.window_norm != "revin":
+            return None
+        targets = history.index_select(2, self.target_indices)
+        return (targets.var(dim=1, keepdim=True, unbiased=False) + REVIN_EPS).sqrt()
 
     def forward(
         self,
@@ -74,15 +89,22 @@ class WindowForecaster(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """``history (N, L, F)`` -> forecast ``(N, H, T)`` (same scale as the history)."""
-        offset = self.offset(history)
+        offset, scale = self.offset(history), self.scale(history)
         if offset is not None:
             shift = torch.zeros_like(history[:, :1])
             shift[:, :, self.target_indices] = offset
             history = history - shift
             target = None if target is None else target - offset
+        if scale is not None:
+            divisor = torch.ones_like(history[:, :1])
+            divisor[:, :, self.target_indices] = scale
+            history = history / divisor
+            target = None if target is None else target / scale
         forecast = self.forecaster(
             history, future_covariates, target, teacher_forcing_ratio, generator=generator
         )
+        if scale is not None:
+            forecast = forecast * scale
         return forecast if offset is None else forecast + offset
 
 
@@ -101,6 +123,12 @@ class ForecastingTask(RecurrentTask):
     autoregressive decoder is teacher-forced with the ratio of ``model.teacher_forcing`` (a
     :class:`~rnnkit.patterns.teacher_forcing.TeacherForcingSchedule`, logged as
     ``train/teacher_forcing_ratio``). Each validation epoch logs a forecast-vs-truth figure.
+
+    Options from the forecasting literature (docs/patterns.md): ``model.channel_independent``
+    (each target series its own example, :class:`~rnnkit.patterns.channel_independent.
+    ChannelIndependent`), ``model.segment_length`` (SegRNN's segments as encoder steps),
+    ``model.highway_length`` (LSTNet's linear autoregressive highway) and
+    ``model.window_norm=revin`` (the window's mean and standard deviation).
 
     With ``model.tbptt_steps=k`` the encoder backpropagates through the last ``k`` history
     steps only, reading the earlier ones in chunks of ``k`` without gradient
@@ -129,7 +157,32 @@ class ForecastingTask(RecurrentTask):
             except (TypeError, ValueError) as error:
                 raise ValueError(f"model.teacher_forcing: {error}") from None
         num_targets, num_covariates = spec["num_targets"], spec["num_covariates"]
-        encoder = self.build_recurrent(spec["num_features"])
+        channel_independent = model.get("channel_independent", False)
+        if not isinstance(channel_independent, bool):
+            raise ValueError(
+                f"model.channel_independent: expected true or false, got {channel_independent!r}"
+            )
+        segment_length = _optional_positive_int(model, "segment_length")
+        highway_length = _optional_positive_int(model, "highway_length")
+        length = spec.get("input_length")
+        if segment_length is not None and length is not None and length % segment_length:
+            raise ValueError(
+                f"model.segment_length: data.input_length={length} must be a whole number of "
+                f"segments, got segment_length={segment_length}"
+            )
+        if highway_length is not None and length is not None and highway_length > length:
+            raise ValueError(
+                f"model.highway_length: reads the last {highway_length} steps, more than "
+                f"data.input_length={length}"
+            )
+        # What one example of the Forecaster is: the whole window, or one target channel with
+        # the non-target features beside it (ChannelIndependent).
+        num_features, series_targets = spec["num_features"], num_targets
+        target_indices = spec["target_indices"]
+        if channel_independent:
+            num_features, series_targets = 1 + num_features - num_targets, 1
+            target_indices = [0]
+        encoder = self.build_recurrent(num_features * (segment_length or 1))
         self.tbptt_steps = check_tbptt_steps(model.get("tbptt_steps"))
         extra = sorted(k for k in model if k.startswith("tbptt_") and k != "tbptt_steps")
         if extra:
@@ -140,7 +193,7 @@ class ForecastingTask(RecurrentTask):
             )
         if self.tbptt_steps is not None:
             TruncatedHistory(self.tbptt_steps).install(encoder)
-        decoder, target_indices = None, None
+        decoder = None
         if strategy == "autoregressive":
             if self.hparams.cell.get("bidirectional"):
                 raise ValueError(
@@ -148,11 +201,29 @@ class ForecastingTask(RecurrentTask):
                     "in time and cannot be bidirectional; set it to false or use "
                     "model.strategy=direct"
                 )
-            decoder = self.build_recurrent(num_targets + num_covariates)
-            target_indices = spec["target_indices"]
-        forecaster = Forecaster(
-            encoder, spec["horizon"], num_targets, strategy, decoder, num_covariates, target_indices
+            if segment_length is not None:
+                raise ValueError(
+                    f"model.segment_length: only used by model.strategy=direct (the "
+                    f"autoregressive decoder steps one value at a time); got {segment_length}"
+                )
+            decoder = self.build_recurrent(series_targets + num_covariates)
+        elif highway_length is None:
+            target_indices = None
+        forecaster: nn.Module = Forecaster(
+            encoder,
+            spec["horizon"],
+            series_targets,
+            strategy,
+            decoder,
+            num_covariates,
+            target_indices,
+            segment_length,
+            highway_length,
         )
+        if channel_independent:
+            forecaster = ChannelIndependent(
+                forecaster, spec["num_features"], spec["target_indices"]
+            )
         self.make_split_metrics(error_metrics())
         groups = {
             "original": error_metrics().clone(postfix="_original"),
@@ -310,6 +381,14 @@ class ForecastingTask(RecurrentTask):
             cells = [str(step[k]) for k in keys] + [f"{v:.4f}" for v in step["values"].values()]
             lines.append("\t".join(cells))
         return "\n".join(lines)
+
+
+def _optional_positive_int(model: dict[str, Any], key: str) -> int | None:
+    """``model[key]``: None (the option is off) or an int >= 1; anything else a ValueError."""
+    value = model.get(key)
+    if value is not None:
+        check_positive_int(f"model.{key}", value)
+    return value
 
 
 def _window_dates(batch: dict[str, Any]) -> np.ndarray | None:
