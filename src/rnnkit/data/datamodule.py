@@ -444,6 +444,7 @@ class RnnkitDataModule(pl.LightningDataModule):
             seed=self.seed,
             rank=rank,
             world_size=world_size,
+            lengths=self.bucket_lengths(split) if shuffle else None,
         )
         # An iterable of ready batches: Lightning adds no distributed sampler (which would
         # repeat examples to even out the ranks); ShardedBatches shares them out itself.
@@ -456,6 +457,12 @@ class RnnkitDataModule(pl.LightningDataModule):
             else None,
             num_workers=self.num_workers,
         )
+
+    def bucket_lengths(self, split: str) -> np.ndarray | None:
+        """``(N,)`` the length of each example of ``split`` by which shuffled batches are
+        bucketed (:class:`~rnnkit.data.io.sharded_batches.ShardedBatches`), or None (the
+        default) for plain shuffled batches."""
+        return None
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

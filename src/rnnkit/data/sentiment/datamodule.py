@@ -16,13 +16,14 @@ import torch
 
 from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import map_chunks
-from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
+from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned, sequence_lengths
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
 from rnnkit.data.sentiment.local_encoding import (
     LocalEncoding,
     SpilledChunks,
     encode_locally,
 )
+from rnnkit.data.sentiment.truncation import check_truncation, truncate, truncated_lengths
 
 UNLABELLED = -1
 """The label id of an example without a label (prediction input)."""
@@ -77,6 +78,15 @@ class TextClassificationDataModule(RnnkitDataModule):
     ``max_vocab_size`` entries, the specials included; rarer words become ``<unk>``) and the
     label set are fitted on the training split, in one pass over it.
 
+    Long documents: ``max_length`` tokens of each example are batched (None: all of them),
+    chosen by ``truncation`` (``head``, ``tail`` or ``head_tail``: see
+    :mod:`~rnnkit.data.sentiment.truncation`); the cut is made when a batch is collated, for
+    training, evaluation and prediction alike, so the prepared examples stay whole and another
+    ``max_length`` prepares nothing again. ``bucket_by_length`` draws training batches of
+    examples of similar (truncated) lengths
+    (:class:`~rnnkit.data.io.sharded_batches.ShardedBatches`): less padding, and DDP and
+    resuming work as with plain batches; streamed splits are not bucketed.
+
     An encoded example is ``{"tokens": ids, "label": label id}`` (``-1`` when unlabelled):
     ``tokens`` a list of ids, or a 1-D array of the narrowest unsigned dtype when read from the
     prepared cache (subclasses that read files name them in :meth:`source_files` and are
@@ -98,8 +108,15 @@ class TextClassificationDataModule(RnnkitDataModule):
         cache_dir: str | os.PathLike | None = None,
         rebuild_cache: bool = False,
         prepare_workers: int | None = None,
+        max_length: int | None = None,
+        truncation: str = "head",
+        bucket_by_length: bool = False,
     ) -> None:
         super().__init__(batch_size, num_workers, seed, cache_dir, rebuild_cache, prepare_workers)
+        self.max_length, self.truncation = check_truncation(max_length, truncation)
+        if not isinstance(bucket_by_length, bool):
+            raise ValueError(f"bucket_by_length: expected true or false, got {bucket_by_length!r}")
+        self.bucket_by_length = bucket_by_length
         if (
             isinstance(min_frequency, bool)
             or not isinstance(min_frequency, int)
@@ -239,9 +256,10 @@ class TextClassificationDataModule(RnnkitDataModule):
 
     def preparation_settings(self) -> dict[str, Any]:
         """The base class's, less what the preparation makes (the vocabulary, the label set)
-        and the shuffling ``seed`` (it changes no encoded example)."""
+        and what only batching reads (the shuffling ``seed``, ``max_length``, ``truncation``,
+        ``bucket_by_length``): they change no encoded example."""
         settings = super().preparation_settings()
-        for name in ("vocab", "labels", "seed"):
+        for name in ("vocab", "labels", "seed", "max_length", "truncation", "bucket_by_length"):
             settings.pop(name, None)
         return settings
 
@@ -311,12 +329,23 @@ class TextClassificationDataModule(RnnkitDataModule):
         return found
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        tokens, lengths = pad_sequences([e["tokens"] for e in examples], self.vocab.pad_index)
+        tokens, lengths = pad_sequences(
+            [truncate(e["tokens"], self.max_length, self.truncation) for e in examples],
+            self.vocab.pad_index,
+        )
         return {
             "tokens": tokens,
             "lengths": lengths,
             "labels": torch.tensor([e["label"] for e in examples], dtype=torch.long),
         }
+
+    def bucket_lengths(self, split: str) -> np.ndarray | None:
+        """The truncated token counts of ``split``'s examples with ``bucket_by_length`` (read
+        from the prepared offsets: no example is read), else None."""
+        if not self.bucket_by_length:
+            return None
+        lengths = sequence_lengths(self.datasets[split], "tokens")
+        return truncated_lengths(lengths, self.max_length)
 
     @property
     def spec(self) -> dict[str, Any]:
