@@ -13,6 +13,11 @@ and children) and the test accuracy it printed::
 
     python scripts/bench_long_reviews.py --data /tmp/long_reviews \\
         --run "experiment=sentiment" --run "experiment=sentiment model.pooling=max"
+
+``--packing`` times one training pass (forward and backward, one thread, CPU time) of the
+sentiment model's BiLSTM (64 -> 2 x 64) over a batch of 64 x 512 steps, all of one length or
+of lengths that differ (packed), for ``torch.nn.LSTM`` and ``rnnkit.LSTM``: why
+``data.trim_to_shortest`` exists.
 """
 
 from __future__ import annotations
@@ -86,6 +91,50 @@ def baselines(splits: dict, size: int) -> list[dict]:
     return rows
 
 
+def packing(steps: int = 512, batch: int = 64, repeats: int = 2) -> list[dict]:
+    """CPU seconds of a forward and backward pass, equal vs differing lengths."""
+    import torch
+
+    import rnnkit
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    inputs = torch.randn(batch, steps, 64, requires_grad=True)
+    layers = {
+        "torch.nn.LSTM": torch.nn.LSTM(64, 64, bidirectional=True, batch_first=True),
+        "rnnkit.LSTM": rnnkit.LSTM(64, 64, bidirectional=True, batch_first=True),
+    }
+    cases = {
+        "all 512": torch.full((batch,), steps),
+        "one of 511, the rest 512": torch.tensor([steps - 1] + [steps] * (batch - 1)),
+        "480-512 (a length bucket)": torch.randint(steps - 32, steps + 1, (batch,)),
+        "256-512": torch.randint(steps // 2, steps + 1, (batch,)),
+    }
+    rows = []
+    for case, lengths in cases.items():
+        for name, layer in layers.items():
+            timings = {"forward": 0.0, "backward": 0.0}
+            for _ in range(repeats):
+                start = time.process_time()
+                if name == "rnnkit.LSTM":
+                    outputs, _ = layer(inputs, lengths=lengths)
+                else:
+                    packed = torch.nn.utils.rnn.pack_padded_sequence(
+                        inputs, lengths, batch_first=True, enforce_sorted=False
+                    )
+                    outputs, _ = torch.nn.utils.rnn.pad_packed_sequence(
+                        layer(packed)[0], batch_first=True, total_length=steps
+                    )
+                middle = time.process_time()
+                outputs.sum().backward()
+                timings["forward"] += (middle - start) / repeats
+                timings["backward"] += (time.process_time() - middle) / repeats
+            rows.append(
+                {"lengths": case, "layer": name, **{k: round(v, 2) for k, v in timings.items()}}
+            )
+    return rows
+
+
 def train(overrides: str, data: str) -> dict:
     """One ``rnnkit-train`` run: its overrides, wall and CPU seconds, final metrics."""
     command = [
@@ -120,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=128, help="words of the one-end baselines")
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--run", action="append", default=[], help="rnnkit-train overrides")
+    parser.add_argument("--packing", action="store_true", help="time packed vs equal lengths")
     args = parser.parse_args(argv)
     if not (Path(args.data) / "aclImdb").is_dir():
         parser.error(f"--data {args.data}: no aclImdb/ (run scripts/build_long_reviews.py)")
@@ -127,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_baselines:
         report["baselines"] = baselines(load(args.data), args.window)
         print(json.dumps(report["baselines"], indent=2), flush=True)
+    if args.packing:
+        report["packing"] = packing()
+        print(json.dumps(report["packing"], indent=2), flush=True)
     report["runs"] = []
     for overrides in args.run:
         report["runs"].append(train(overrides, args.data))

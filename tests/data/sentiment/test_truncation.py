@@ -131,8 +131,32 @@ def test_bucket_by_length_batches_documents_of_similar_lengths(tmp_path, cache):
         ({"max_length": -1}, "max_length"),
         ({"truncation": "end"}, "truncation"),
         ({"bucket_by_length": "yes"}, "bucket_by_length"),
+        ({"trim_to_shortest": 1}, "trim_to_shortest"),
     ],
 )
 def test_bad_arguments_are_named(tmp_path, kwargs, argument):
     with pytest.raises(ValueError, match=f"^{argument}:"):
         TextTableDataModule(path=str(tmp_path), train_file="train.tsv", **kwargs)
+
+
+SIZES = (3, 30, 12, 25, 7, 40, 18, 5)
+
+
+@pytest.mark.parametrize("truncation", TRUNCATIONS)
+def test_trim_to_shortest_cuts_training_batches_only(tmp_path, truncation):
+    files = long_table(tmp_path, SIZES)
+    dm = TextTableDataModule(
+        path=str(tmp_path), batch_size=8, trim_to_shortest=True, truncation=truncation,
+        max_length=20, **files,
+    )  # fmt: skip
+    dm.setup("fit")
+    (batch,) = list(dm.train_dataloader())
+    assert batch["lengths"].tolist() == [3] * 8 and batch["tokens"].shape == (8, 3)
+    rows = sorted(tuple(dm.vocab.decode(row.tolist())) for row in batch["tokens"])
+    assert rows == sorted(tuple(truncate(WORDS[:size], 3, truncation)) for size in SIZES)
+    (validation,) = list(dm.val_dataloader())
+    assert sorted(validation["lengths"].tolist()) == sorted(min(size, 20) for size in SIZES)
+    plain = TextTableDataModule(path=str(tmp_path), batch_size=8, max_length=20, **files)
+    plain.setup("fit")
+    (batch,) = list(plain.train_dataloader())
+    assert sorted(batch["lengths"].tolist()) == sorted(min(size, 20) for size in SIZES)
