@@ -117,3 +117,30 @@ def test_text_table_config_reads_a_table(make_config, tmp_path):
     datamodule = build_datamodule(cfg.data)
     datamodule.setup("fit")
     assert isinstance(datamodule, TextTableDataModule) and datamodule.labels == ["1", "5"]
+
+
+def test_imdb_config_batches_long_reviews_with_the_long_document_defaults(make_config, tmp_path):
+    """A new user's `experiment=sentiment data=imdb`: head+tail truncation to 512 tokens,
+    length buckets, training batches trimmed to their shortest review."""
+    for split, label, words in [("train", "pos", 900), ("train", "neg", 700), ("test", "pos", 20)]:
+        for i in range(4):
+            folder = tmp_path / "imdb" / "aclImdb" / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            text = " ".join(f"{label}{j % 50}" for j in range(words - i))
+            (folder / f"{i}_5.txt").write_text(text)
+    (tmp_path / "imdb" / "aclImdb" / "test" / "neg").mkdir()
+    (tmp_path / "imdb" / "aclImdb" / "test" / "neg" / "0_1.txt").write_text("neg1 neg2")
+    cfg = make_config(
+        ["experiment=sentiment", "data=imdb", f"paths.data_root={tmp_path}", "data.val_ratio=0.25"]
+    )
+    assert cfg.model.pooling == "attention"  # not `last`: a BiLSTM's two ends only
+    datamodule = build_datamodule(cfg.data)
+    assert (datamodule.max_length, datamodule.truncation) == (512, "head_tail")
+    assert datamodule.bucket_by_length and datamodule.trim_to_shortest
+    datamodule.setup("fit")
+    lengths = [batch["lengths"].tolist() for batch in datamodule.train_dataloader()]
+    assert lengths == [[512] * 6]
+    (val,) = list(datamodule.val_dataloader())
+    assert val["lengths"].tolist() == [512, 512]
+    (test,) = list(datamodule.test_dataloader())
+    assert sorted(test["lengths"].tolist()) == [2, 17, 18, 19, 20]
