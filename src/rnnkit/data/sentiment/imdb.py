@@ -53,8 +53,8 @@ class IMDBDataModule(TextClassificationDataModule):
     tags become spaces, and they are tokenised into words and punctuation marks
     (``"Great film!"`` → ``great film !`` when lower-cased). Reviews run to about 2,500 tokens
     (the median is about 230): ``max_length`` and ``truncation`` say which tokens a batch keeps
-    (:class:`TextClassificationDataModule`; ``data=imdb`` keeps the first 128 and the last 384,
-    Sun et al. 2019's head+tail).
+    (:class:`TextClassificationDataModule`; ``data=imdb`` keeps whole reviews, and with a
+    ``max_length`` Sun et al. 2019's head+tail).
     A review file that is empty or not valid UTF-8 is an error naming the file and line
     (``on_bad_line="error"``), or is skipped with one warning per split folder (``"skip"``).
 
