@@ -117,3 +117,31 @@ def test_text_table_config_reads_a_table(make_config, tmp_path):
     datamodule = build_datamodule(cfg.data)
     datamodule.setup("fit")
     assert isinstance(datamodule, TextTableDataModule) and datamodule.labels == ["1", "5"]
+
+
+def test_imdb_config_batches_long_reviews_with_the_long_document_defaults(make_config, tmp_path):
+    """A new user's `experiment=sentiment data=imdb`: whole reviews (head+tail truncation
+    when a max_length is set), length buckets, training batches trimmed to their shortest."""
+    for split, label, words in [("train", "pos", 900), ("train", "neg", 700), ("test", "pos", 20)]:
+        for i in range(4):
+            folder = tmp_path / "imdb" / "aclImdb" / split / label
+            folder.mkdir(parents=True, exist_ok=True)
+            text = " ".join(f"{label}{j % 50}" for j in range(words - i))
+            (folder / f"{i}_5.txt").write_text(text)
+    (tmp_path / "imdb" / "aclImdb" / "test" / "neg").mkdir()
+    (tmp_path / "imdb" / "aclImdb" / "test" / "neg" / "0_1.txt").write_text("neg1 neg2")
+    cfg = make_config(
+        ["experiment=sentiment", "data=imdb", f"paths.data_root={tmp_path}", "data.val_ratio=0.25"]
+    )
+    assert cfg.model.pooling == "attention"  # not `last`: a BiLSTM's two ends only
+    datamodule = build_datamodule(cfg.data)
+    assert (datamodule.max_length, datamodule.truncation) == (None, "head_tail")
+    assert datamodule.bucket_by_length and datamodule.trim_to_shortest
+    datamodule.setup("fit")
+    (train_batch,) = list(datamodule.train_dataloader())  # 3 of 700-697 words, 3 of 900-897
+    assert train_batch["lengths"].tolist() == [train_batch["lengths"].min()] * 6
+    assert 697 <= train_batch["lengths"].min() <= 698
+    (val,) = list(datamodule.val_dataloader())  # one review of each label, whole
+    assert sorted(val["lengths"].tolist())[1] >= 897
+    (test,) = list(datamodule.test_dataloader())
+    assert sorted(test["lengths"].tolist()) == [2, 17, 18, 19, 20]

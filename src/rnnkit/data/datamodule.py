@@ -181,6 +181,11 @@ class RnnkitDataModule(pl.LightningDataModule):
         """A list of encoded examples to a batch dict of tensors."""
         raise NotImplementedError
 
+    def collate_training(self, examples: list[Any]) -> dict[str, Any]:
+        """A training batch: :meth:`collate`'s, unless a subclass batches training data
+        otherwise."""
+        return self.collate(examples)
+
     @property
     def spec(self) -> dict[str, Any]:
         """Sizes the model needs from the data (available once fitted)."""
@@ -454,20 +459,20 @@ class RnnkitDataModule(pl.LightningDataModule):
         world_size = trainer.world_size if trainer is not None else 1
         rank = trainer.global_rank if trainer is not None else 0
         data = self.datasets[split]
+        collate = self.collate_training if split == "train" else self.collate
         if isinstance(data, StreamedSplit):
             # One process streams the rank's share; a worker process would stream it again.
-            streamed = data.batches(
-                self.collate, self.batch_size, shuffle, self.seed, rank, world_size
-            )
+            streamed = data.batches(collate, self.batch_size, shuffle, self.seed, rank, world_size)
             return DataLoader(streamed, batch_size=None, num_workers=0)
         batches = ShardedBatches(
             self.datasets[split],
-            self.collate,
+            collate,
             self.batch_size,
             shuffle=shuffle,
             seed=self.seed,
             rank=rank,
             world_size=world_size,
+            lengths=self.bucket_lengths(split) if shuffle else None,
         )
         # An iterable of ready batches: Lightning adds no distributed sampler (which would
         # repeat examples to even out the ranks); ShardedBatches shares them out itself.
@@ -480,6 +485,12 @@ class RnnkitDataModule(pl.LightningDataModule):
             else None,
             num_workers=self.num_workers,
         )
+
+    def bucket_lengths(self, split: str) -> np.ndarray | None:
+        """``(N,)`` the length of each example of ``split`` by which shuffled batches are
+        bucketed (:class:`~rnnkit.data.io.sharded_batches.ShardedBatches`), or None (the
+        default) for plain shuffled batches."""
+        return None
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

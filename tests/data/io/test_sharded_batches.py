@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from torch.utils.data import DataLoader
 
-from rnnkit.data.io.sharded_batches import ShardedBatches, epoch_rounds
+from rnnkit.data.io.sharded_batches import ShardedBatches, epoch_rounds, sorted_pools
 
 
 def collate_indices(examples: list[int]) -> list[int]:
@@ -131,3 +131,78 @@ def test_worker_processes_keep_the_order_across_epochs(world_size):
         in_process = loader_epochs(0, rank)
         assert in_process[0] != in_process[1]
         assert loader_epochs(2, rank) == in_process
+
+
+# ---- length buckets ------------------------------------------------------------------------
+
+
+def bucketed_ranks(lengths, batch_size, world_size, seed=0, epoch=0, pool_batches=4):
+    """Per rank, its batches of ``epoch`` with length buckets (lists of example indices)."""
+    ranks = []
+    for rank in range(world_size):
+        batches = ShardedBatches(
+            list(range(len(lengths))), collate_indices, batch_size, True, seed=seed, rank=rank,
+            world_size=world_size, lengths=lengths, pool_batches=pool_batches,
+        )  # fmt: skip
+        batches.set_epoch(epoch)
+        ranks.append(list(batches))
+    return ranks
+
+
+def padding_share(batches, lengths) -> float:
+    """Padded steps over all steps when every batch is padded to its longest example."""
+    padded = sum(len(batch) * max(lengths[i] for i in batch) for batch in batches)
+    return 1 - sum(lengths) / padded
+
+
+@pytest.mark.parametrize("world_size", [1, 3])
+def test_length_buckets_keep_every_example_once_and_cut_padding(world_size):
+    lengths = np.random.default_rng(0).integers(1, 2000, size=503)
+    bucketed = bucketed_ranks(lengths, 8, world_size, pool_batches=20)
+    seen = sorted(i for batches in bucketed for batch in batches for i in batch)
+    assert seen == list(range(len(lengths)))
+    assert len({len(batches) for batches in bucketed}) == 1
+    plain = rank_batches(len(lengths), 8, world_size, shuffle=True)
+    flat = [batch for batches in bucketed for batch in batches]
+    assert padding_share(flat, lengths) < 0.1
+    assert padding_share([b for batches in plain for b in batches], lengths) > 0.4
+
+
+def test_length_buckets_are_random_reproducible_and_new_each_epoch():
+    lengths = np.random.default_rng(1).integers(1, 500, size=200)
+    first = bucketed_ranks(lengths, 4, 1, seed=5)[0]
+    assert bucketed_ranks(lengths, 4, 1, seed=5)[0] == first
+    assert bucketed_ranks(lengths, 4, 1, seed=5, epoch=1)[0] != first
+    # Batches are not served from short to long: the rounds are shuffled.
+    longest = [max(lengths[i] for i in batch) for batch in first]
+    assert longest != sorted(longest)
+    # Within a pool of 4 batches (16 examples), the examples are sorted by length.
+    order = np.concatenate(first)
+    pools = [lengths[order[start : start + 16]] for start in range(0, 192, 16)]
+    assert sum(bool(np.all(np.diff(pool) >= 0)) for pool in pools) < len(pools)
+
+
+def test_sorted_pools_sort_each_pool_stably():
+    keys = np.array([5, 1, 5, 0, 2, 2, 9])
+    assert sorted_pools(np.arange(7), keys, 3).tolist() == [1, 0, 2, 3, 4, 5, 6]
+    assert sorted_pools(np.array([6, 5, 4, 3]), keys, 10).tolist() == [3, 5, 4, 6]
+    assert sorted_pools(np.zeros(0, dtype=np.int64), keys, 3).tolist() == []
+
+
+def test_length_buckets_resume_mid_epoch_with_the_same_batches():
+    lengths = np.random.default_rng(2).integers(1, 300, size=60)
+    whole = ShardedBatches(list(range(60)), collate_indices, 4, True, seed=3, lengths=lengths)
+    epoch = list(whole)
+    resumed = ShardedBatches(list(range(60)), collate_indices, 4, True, seed=3, lengths=lengths)
+    resumed.load_state_dict({"epoch": 0, "batches_yielded": 5})
+    assert list(resumed) == epoch[5:]
+
+
+def test_unshuffled_batches_ignore_lengths_and_bad_lengths_are_refused():
+    lengths = np.arange(10)[::-1].copy()
+    batches = ShardedBatches(list(range(10)), collate_indices, 3, False, lengths=lengths)
+    assert list(batches) == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    with pytest.raises(ValueError, match=r"^lengths: expected one per example, shape \(10,\)"):
+        ShardedBatches(list(range(10)), collate_indices, 3, True, lengths=np.arange(9))
+    with pytest.raises(ValueError, match="^pool_batches: expected a positive integer"):
+        ShardedBatches(list(range(10)), collate_indices, 3, True, lengths=lengths, pool_batches=0)

@@ -51,10 +51,15 @@ def test_reads_the_layout_from_the_parent_or_the_acl_imdb_folder(tmp_path, inner
     assert dm.labels == ["negative", "positive"]
 
 
-def test_tokens_split_punctuation_and_are_cut_to_max_tokens(tmp_path):
+def test_tokens_split_punctuation_and_max_tokens_is_max_length_with_head_truncation(tmp_path):
     dm = IMDBDataModule(path=str(tmp_path))
     assert dm.tokenize("Great film!It's fine.") == ["great", "film", "!", "it's", "fine", "."]
-    assert IMDBDataModule(path=str(tmp_path), max_tokens=2).tokenize("a b c d") == ["a", "b"]
+    # Configs and checkpoints written before max_length still say max_tokens.
+    old = IMDBDataModule(path=str(tmp_path), max_tokens=2, truncation="tail")
+    assert (old.max_length, old.truncation) == (2, "head")
+    assert old.tokenize("a b c d") == ["a", "b", "c", "d"]  # cut when batched
+    with pytest.raises(ValueError, match="^max_tokens: .* give max_length only"):
+        IMDBDataModule(path=str(tmp_path), max_tokens=2, max_length=3)
     assert clean_review("one<br />two<BR>three<br/>") == "one two three"
 
 
@@ -160,6 +165,8 @@ def test_published_checksum_is_well_formed():
         ({"val_ratio": "0.1"}, "val_ratio"),
         ({"max_tokens": 0}, "max_tokens"),
         ({"max_tokens": True}, "max_tokens"),
+        ({"max_length": 0}, "max_length"),
+        ({"truncation": "middle"}, "truncation"),
         ({"on_bad_line": "ignore"}, "on_bad_line"),
         ({"download": 1}, "download"),
     ],

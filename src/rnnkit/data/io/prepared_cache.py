@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
@@ -263,6 +263,16 @@ class MappedSplit(Dataset):
 
     def __getitems__(self, indices: Sequence[int]) -> list[dict[str, Any]]:
         return [self[i] for i in indices]
+
+
+def sequence_lengths(dataset: Dataset | Sequence[dict[str, Any]], field: str) -> np.ndarray:
+    """``(N,)`` lengths of a ragged field of an encoded split: from the offsets of a
+    :class:`MappedSplit` (no example is read), through a :class:`Subset`, or by counting."""
+    if isinstance(dataset, MappedSplit):
+        return np.diff(dataset.offsets(field))
+    if isinstance(dataset, Subset):
+        return sequence_lengths(dataset.dataset, field)[np.asarray(dataset.indices)]
+    return np.fromiter((len(e[field]) for e in dataset), dtype=np.int64, count=len(dataset))
 
 
 class _FieldReader:

@@ -9,6 +9,12 @@ give every rank an example is merged into the one before (whose batches then hol
 ``batch_size + 1`` examples). Every rank runs the same number of steps, no batch is empty, and
 the ranks together read every example exactly once.
 
+Length buckets: given every example's length, a shuffled epoch is cut into pools of
+``pool_batches`` rounds, each pool sorted by length, and the rounds then shuffled
+(:func:`sorted_pools`, as torchtext's ``BucketIterator``): each batch holds examples of similar
+lengths, so little of it is padding, while the batches stay random. Everything else (rounds,
+ranks, resuming) is unchanged: only the epoch's order differs.
+
 Resuming mid-epoch: :class:`ShardedBatchLoader` is the DataLoader over them that Lightning
 checkpoints (its ``state_dict``: the epoch and how many of its batches were handed out), so a
 run resumed from a checkpoint written in the middle of an epoch skips exactly the batches it
@@ -42,6 +48,21 @@ def epoch_rounds(size: int, batch_size: int, world_size: int) -> list[tuple[int,
     return bounds
 
 
+def sorted_pools(order: np.ndarray, keys: np.ndarray, pool_size: int) -> np.ndarray:
+    """``order`` with each run of ``pool_size`` positions (the last may be shorter) sorted by
+    ``keys`` of its examples, stably: ties keep their shuffled order.
+
+    Args:
+        order: ``(N,)`` example indices (an epoch's shuffled order).
+        keys: ``(M,)`` a sortable key per example (its length), indexed by ``order``.
+        pool_size: positions per sorted pool.
+    """
+    pools = [order[start : start + pool_size] for start in range(0, len(order), pool_size)]
+    return np.concatenate(
+        [pool[np.argsort(keys[pool], kind="stable")] for pool in pools] or [order]
+    )
+
+
 class ShardedBatches(IterableDataset):
     """Rank ``rank``'s batches of ``dataset``, collated, one epoch per iteration.
 
@@ -52,6 +73,9 @@ class ShardedBatches(IterableDataset):
         shuffle: a new order every epoch (from ``seed`` and the epoch number), the same on
             every rank.
         rank, world_size: this process among the DDP processes.
+        lengths: ``(N,)`` a length per example: shuffled epochs are cut into batches of
+            similar lengths (see the module's docstring; None: plain shuffling).
+        pool_batches: rounds per sorted pool with ``lengths``.
 
     With DataLoader worker processes, worker ``w`` of ``W`` makes batches ``w, w + W, ...``;
     the loader takes them from the workers in turn, so the order is unchanged. The epoch number
@@ -72,8 +96,21 @@ class ShardedBatches(IterableDataset):
         seed: int = 0,
         rank: int = 0,
         world_size: int = 1,
+        lengths: np.ndarray | None = None,
+        pool_batches: int = 50,
     ) -> None:
+        if lengths is not None:
+            lengths = np.asarray(lengths, dtype=np.int64)
+            if lengths.shape != (len(dataset),):
+                raise ValueError(
+                    f"lengths: expected one per example, shape ({len(dataset)},), got "
+                    f"{lengths.shape}"
+                )
+        if isinstance(pool_batches, bool) or not isinstance(pool_batches, int) or pool_batches < 1:
+            raise ValueError(f"pool_batches: expected a positive integer, got {pool_batches!r}")
         self.dataset = dataset
+        self.lengths = lengths
+        self.pool_batches = pool_batches
         self.collate = collate
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -114,7 +151,17 @@ class ShardedBatches(IterableDataset):
         if not self.shuffle:
             return np.arange(size)
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(size, generator=generator).numpy()
+        order = torch.randperm(size, generator=generator).numpy()
+        if self.lengths is None or len(self.rounds) < 2:
+            return order
+        step = self.batch_size * self.world_size
+        order = sorted_pools(order, self.lengths, step * self.pool_batches)
+        # The rounds in a random order, or each pool would run from short to long. Every
+        # round but the last holds `step` examples; the last (short, or merged) stays last.
+        full = len(self.rounds) - 1
+        rounds = torch.randperm(full, generator=generator).numpy()
+        shuffled = order[: full * step].reshape(full, step)[rounds].reshape(-1)
+        return np.concatenate([shuffled, order[full * step :]])
 
     def rank_batch(self, order: np.ndarray, step: int) -> np.ndarray:
         """This rank's example indices of batch ``step``, cut from the epoch's order."""

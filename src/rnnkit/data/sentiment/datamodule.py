@@ -16,7 +16,7 @@ import torch
 
 from rnnkit.data.datamodule import BASELINE_MAX_EXAMPLES, RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import map_chunks
-from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned
+from rnnkit.data.io.prepared_cache import Columns, narrowest_unsigned, sequence_lengths
 from rnnkit.data.io.split_arrays import field_arrays
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, Vocabulary
 from rnnkit.data.sentiment.local_encoding import (
@@ -25,6 +25,7 @@ from rnnkit.data.sentiment.local_encoding import (
     encode_locally,
 )
 from rnnkit.data.sentiment.ngram_baseline import NgramLogisticBaseline
+from rnnkit.data.sentiment.truncation import check_truncation, truncate, truncated_lengths
 
 UNLABELLED = -1
 """The label id of an example without a label (prediction input)."""
@@ -79,6 +80,17 @@ class TextClassificationDataModule(RnnkitDataModule):
     ``max_vocab_size`` entries, the specials included; rarer words become ``<unk>``) and the
     label set are fitted on the training split, in one pass over it.
 
+    Long documents: ``max_length`` tokens of each example are batched (None: all of them),
+    chosen by ``truncation`` (``head``, ``tail`` or ``head_tail``: see
+    :mod:`~rnnkit.data.sentiment.truncation`); the cut is made when a batch is collated, for
+    training, evaluation and prediction alike, so the prepared examples stay whole and another
+    ``max_length`` prepares nothing again. ``bucket_by_length`` draws training batches of
+    examples of similar (truncated) lengths
+    (:class:`~rnnkit.data.io.sharded_batches.ShardedBatches`): less padding, and DDP and
+    resuming work as with plain batches; streamed splits are not bucketed.
+    ``trim_to_shortest`` cuts every training batch to its shortest example
+    (:meth:`collate_training`).
+
     An encoded example is ``{"tokens": ids, "label": label id}`` (``-1`` when unlabelled):
     ``tokens`` a list of ids, or a 1-D array of the narrowest unsigned dtype when read from the
     prepared cache (subclasses that read files name them in :meth:`source_files` and are
@@ -100,8 +112,19 @@ class TextClassificationDataModule(RnnkitDataModule):
         cache_dir: str | os.PathLike | None = None,
         rebuild_cache: bool = False,
         prepare_workers: int | None = None,
+        max_length: int | None = None,
+        truncation: str = "head",
+        bucket_by_length: bool = False,
+        trim_to_shortest: bool = False,
     ) -> None:
         super().__init__(batch_size, num_workers, seed, cache_dir, rebuild_cache, prepare_workers)
+        self.max_length, self.truncation = check_truncation(max_length, truncation)
+        if not isinstance(bucket_by_length, bool):
+            raise ValueError(f"bucket_by_length: expected true or false, got {bucket_by_length!r}")
+        self.bucket_by_length = bucket_by_length
+        if not isinstance(trim_to_shortest, bool):
+            raise ValueError(f"trim_to_shortest: expected true or false, got {trim_to_shortest!r}")
+        self.trim_to_shortest = trim_to_shortest
         if (
             isinstance(min_frequency, bool)
             or not isinstance(min_frequency, int)
@@ -241,9 +264,11 @@ class TextClassificationDataModule(RnnkitDataModule):
 
     def preparation_settings(self) -> dict[str, Any]:
         """The base class's, less what the preparation makes (the vocabulary, the label set)
-        and the shuffling ``seed`` (it changes no encoded example)."""
+        and what only batching reads (the shuffling ``seed``, ``max_length``, ``truncation``,
+        ``bucket_by_length``, ``trim_to_shortest``): they change no encoded example."""
         settings = super().preparation_settings()
-        for name in ("vocab", "labels", "seed"):
+        batching = ("seed", "max_length", "truncation", "bucket_by_length", "trim_to_shortest")
+        for name in ("vocab", "labels", *batching):
             settings.pop(name, None)
         return settings
 
@@ -312,8 +337,16 @@ class TextClassificationDataModule(RnnkitDataModule):
             )
         return found
 
-    def collate(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
-        tokens, lengths = pad_sequences([e["tokens"] for e in examples], self.vocab.pad_index)
+    def collate(
+        self, examples: list[dict[str, Any]], max_length: int | None = None
+    ) -> dict[str, torch.Tensor]:
+        """``tokens (N, L)``, ``lengths (N,)``, ``labels (N,)``: each example's tokens cut to
+        ``max_length`` (default: the ``max_length`` setting) by ``truncation``."""
+        limit = self.max_length if max_length is None else max_length
+        tokens, lengths = pad_sequences(
+            [truncate(e["tokens"], limit, self.truncation) for e in examples],
+            self.vocab.pad_index,
+        )
         return {
             "tokens": tokens,
             "lengths": lengths,
@@ -332,6 +365,26 @@ class TextClassificationDataModule(RnnkitDataModule):
             return baseline.fit(tokens, offsets, labels, len(self.labels))
 
         return self.fitted_baseline("ngram_baseline", fit, BASELINE_MAX_EXAMPLES)
+
+    def collate_training(self, examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+        """With ``trim_to_shortest``, every example of a training batch cut (by ``truncation``)
+        to the batch's shortest: equal lengths, on which torch's fused CPU kernels run their
+        backward pass many times faster than on packed variable lengths (docs/benchmarks.md,
+        "Long documents"); with ``bucket_by_length`` a batch loses few tokens. Evaluation
+        and prediction batches are never trimmed."""
+        if not self.trim_to_shortest:
+            return self.collate(examples)
+        shortest = min(len(e["tokens"]) for e in examples)
+        limit = shortest if self.max_length is None else min(shortest, self.max_length)
+        return self.collate(examples, limit)
+
+    def bucket_lengths(self, split: str) -> np.ndarray | None:
+        """The truncated token counts of ``split``'s examples with ``bucket_by_length`` (read
+        from the prepared offsets: no example is read), else None."""
+        if not self.bucket_by_length:
+            return None
+        lengths = sequence_lengths(self.datasets[split], "tokens")
+        return truncated_lengths(lengths, self.max_length)
 
     @property
     def spec(self) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from rnnkit.data.io.reading import (
     read_lines,
 )
 from rnnkit.data.sentiment.datamodule import TextClassificationDataModule
+from rnnkit.data.sentiment.truncation import check_truncation
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
@@ -50,15 +51,18 @@ class IMDBDataModule(TextClassificationDataModule):
     chosen by ``split_seed`` (not by ``seed``, so the split stays fixed while the shuffling
     seed changes); the test split is ``test/``. Reviews are read as UTF-8, their ``<br />``
     tags become spaces, and they are tokenised into words and punctuation marks
-    (``"Great film!"`` → ``great film !`` when lower-cased), optionally cut to ``max_tokens``.
+    (``"Great film!"`` → ``great film !`` when lower-cased). Reviews run to about 2,500 tokens
+    (the median is about 230): ``max_length`` and ``truncation`` say which tokens a batch keeps
+    (:class:`TextClassificationDataModule`; ``data=imdb`` keeps whole reviews, and with a
+    ``max_length`` Sun et al. 2019's head+tail).
     A review file that is empty or not valid UTF-8 is an error naming the file and line
     (``on_bad_line="error"``), or is skipped with one warning per split folder (``"skip"``).
 
     Args:
         path: the folder holding ``aclImdb/`` (or the ``aclImdb`` folder itself).
         val_ratio, split_seed: the carved validation split.
-        max_tokens: keep the first ``max_tokens`` tokens of each review (None: all; reviews
-            run to about 2,500 tokens, the median is about 230).
+        max_tokens: the setting of configs written before ``max_length``: the same as
+            ``max_length=max_tokens, truncation="head"`` (giving both is an error).
         on_bad_line: ``"error"`` or ``"skip"``.
         download, url, sha256: fetch and extract ``aclImdb_v1.tar.gz`` (84 MB) into ``path``
             when the reviews are missing, verified against ``sha256``.
@@ -78,15 +82,19 @@ class IMDBDataModule(TextClassificationDataModule):
         sha256: str | None = IMDB_SHA256,
         **kwargs: Any,
     ) -> None:
+        if max_tokens is not None:
+            if kwargs.get("max_length") is not None:
+                raise ValueError(
+                    f"max_tokens: the older name of max_length (with truncation=head); got "
+                    f"both, max_tokens={max_tokens!r} and max_length={kwargs['max_length']!r}: "
+                    f"give max_length only"
+                )
+            check_truncation(max_tokens, "head", "max_tokens")
+            kwargs.update(max_length=max_tokens, truncation="head")
         super().__init__(**kwargs)
         self.path = Path(str(path)).expanduser()
         check_fraction(val_ratio, "val_ratio")
         self.val_ratio, self.split_seed = val_ratio, split_seed
-        if max_tokens is not None and (
-            isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1
-        ):
-            raise ValueError(f"max_tokens: expected a positive integer or null, got {max_tokens!r}")
-        self.max_tokens = max_tokens
         self.on_bad_line = check_on_bad_line(on_bad_line)
         self.download = check_download(download, url)
         self.url, self.sha256 = url, sha256
@@ -95,8 +103,7 @@ class IMDBDataModule(TextClassificationDataModule):
         self._warned: set[str] = set()
 
     def tokenize(self, text: str) -> list[str]:
-        tokens = TOKEN.findall(text.lower() if self.lowercase else text)
-        return tokens[: self.max_tokens] if self.max_tokens else tokens
+        return TOKEN.findall(text.lower() if self.lowercase else text)
 
     # ---- files -------------------------------------------------------------------------
 

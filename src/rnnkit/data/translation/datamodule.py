@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Subset
+from torch.utils.data import Subset
 
 from rnnkit.data.datamodule import BASELINE_MAX_EXAMPLES, RnnkitDataModule, pad_sequences
 from rnnkit.data.io.parallel_encoding import default_workers, map_chunks
-from rnnkit.data.io.prepared_cache import MappedSplit, narrowest_unsigned
+from rnnkit.data.io.prepared_cache import narrowest_unsigned, sequence_lengths
 from rnnkit.data.io.split_arrays import field_arrays
 from rnnkit.data.io.tokenizers import Tokenizer, make_tokenizer
 from rnnkit.data.io.vocabulary import BOS, DEFAULT_MAX_SIZE, EOS, PAD, UNK, Vocabulary
@@ -449,16 +449,6 @@ class TranslationDataModule(RnnkitDataModule):
 
 
 # ---- prepared splits and spooled examples ------------------------------------------------
-
-
-def sequence_lengths(dataset: Dataset | list[dict[str, Any]], field: str) -> np.ndarray:
-    """``(N,)`` lengths of a ragged field of an encoded split: from the offsets of a
-    :class:`MappedSplit` (no example is read), through a :class:`Subset`, or by counting."""
-    if isinstance(dataset, MappedSplit):
-        return np.diff(dataset.offsets(field))
-    if isinstance(dataset, Subset):
-        return sequence_lengths(dataset.dataset, field)[np.asarray(dataset.indices)]
-    return np.fromiter((len(e[field]) for e in dataset), dtype=np.int64, count=len(dataset))
 
 
 class SpooledExamples:

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from rnnkit.data.datamodule import SPLITS
+from rnnkit.data.io.prepared_cache import sequence_lengths
 from rnnkit.data.io.reading import (
     BadLinePolicy,
     check_data_folder,
@@ -24,8 +25,9 @@ from rnnkit.data.io.reading import (
     split_off,
 )
 from rnnkit.data.io.sentencepiece_tokenizer import SentencePieceTokenizer
+from rnnkit.data.io.sharded_batches import sorted_pools
 from rnnkit.data.io.tokenizers import TOKENIZERS, WordPunctTokenizer, make_tokenizer
-from rnnkit.data.translation.datamodule import TranslationDataModule, sequence_lengths
+from rnnkit.data.translation.datamodule import TranslationDataModule
 
 TEXT_TOKENIZERS = (*sorted(TOKENIZERS), WordPunctTokenizer.name, SentencePieceTokenizer.name)
 """Tokenizer names of the datamodules in this module."""
@@ -72,11 +74,9 @@ class LengthBucketSampler(Sampler[list[int]]):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         self.epoch += 1
         order = torch.randperm(len(self.keys), generator=generator).numpy()
-        batches = []
-        for start in range(0, len(order), self.pool_size):
-            pool = order[start : start + self.pool_size]
-            pool = pool[np.argsort(self.keys[pool], kind="stable")]  # ties keep shuffled order
-            batches += [pool[i : i + self.batch_size] for i in range(0, len(pool), self.batch_size)]
+        # Pools hold whole batches: cutting the sorted order cuts each pool into its batches.
+        order = sorted_pools(order, self.keys, self.pool_size)
+        batches = [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         for index in torch.randperm(len(batches), generator=generator).tolist():
             yield batches[index].tolist()
 
