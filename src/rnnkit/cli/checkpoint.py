@@ -53,11 +53,15 @@ def current_data_target(target: Any) -> Any:
 
 def current_data_arguments(target: Any, config: dict[str, Any]) -> dict[str, Any]:
     """A stored data config with arguments renamed since it was written in their new names:
-    Tatoeba's ``file`` (and its optional folder ``path``) is ``path`` (2026-12)."""
+    Tatoeba's ``file`` (and its optional folder ``path``) is ``path``, IMDB's ``max_tokens`` is
+    ``max_length`` with ``truncation="head"`` (2026-12)."""
     if target == "rnnkit.data.translation.tatoeba.TatoebaDataModule" and "file" in config:
         config = dict(config)
         file, folder = Path(str(config.pop("file"))), config.pop("path", None)
         config["path"] = str(file if file.is_absolute() or not folder else Path(folder) / file)
+    if target == "rnnkit.data.sentiment.imdb.IMDBDataModule" and "max_tokens" in config:
+        config = dict(config)
+        config.update(max_length=config.pop("max_tokens"), truncation="head")
     return config
 
 

@@ -45,6 +45,8 @@ log = logging.getLogger("rnnkit")
 RENAMED_KEYS = {
     "data.file": "data.path (every file-backed dataset takes data.path; Tatoeba's pair file "
     "was data.file before 2026-12)",
+    "data.max_tokens": "data.max_length with data.truncation=head (IMDB's max_tokens before "
+    "2026-12; checkpoints that stored it are read as that)",
 }
 """Config keys a user may still type that are now other keys: what to use instead."""
 MISSING_KEY_OVERRIDE = re.compile(

@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 
 from local_server import local_server
+from rnnkit.cli.checkpoint import current_data_arguments
+from rnnkit.cli.errors import RENAMED_KEYS
 from rnnkit.data.io.reading import BadLineWarning
 from rnnkit.data.sentiment.imdb import IMDB_SHA256, IMDBDataModule, clean_review
 
@@ -51,15 +53,18 @@ def test_reads_the_layout_from_the_parent_or_the_acl_imdb_folder(tmp_path, inner
     assert dm.labels == ["negative", "positive"]
 
 
-def test_tokens_split_punctuation_and_max_tokens_is_max_length_with_head_truncation(tmp_path):
+def test_tokens_split_punctuation_and_the_old_max_tokens_is_read_as_max_length(tmp_path):
     dm = IMDBDataModule(path=str(tmp_path))
     assert dm.tokenize("Great film!It's fine.") == ["great", "film", "!", "it's", "fine", "."]
-    # Configs and checkpoints written before max_length still say max_tokens.
-    old = IMDBDataModule(path=str(tmp_path), max_tokens=2, truncation="tail")
-    assert (old.max_length, old.truncation) == (2, "head")
-    assert old.tokenize("a b c d") == ["a", "b", "c", "d"]  # cut when batched
-    with pytest.raises(ValueError, match="^max_tokens: .* give max_length only"):
-        IMDBDataModule(path=str(tmp_path), max_tokens=2, max_length=3)
+    assert dm.tokenize("a b c d") == ["a", "b", "c", "d"]  # cut when batched, not here
+    # A checkpoint written before max_length stored max_tokens: read as max_length, head.
+    target = "rnnkit.data.sentiment.imdb.IMDBDataModule"
+    stored = {"path": str(tmp_path), "max_tokens": 2}
+    old = IMDBDataModule(**current_data_arguments(target, stored))
+    assert (old.max_length, old.truncation) == (2, "head") and "max_tokens" in stored
+    assert (
+        "data.max_tokens" in RENAMED_KEYS and "data.max_length" in RENAMED_KEYS["data.max_tokens"]
+    )
     assert clean_review("one<br />two<BR>three<br/>") == "one two three"
 
 
@@ -163,8 +168,6 @@ def test_published_checksum_is_well_formed():
     [
         ({"val_ratio": 0}, "val_ratio"),
         ({"val_ratio": "0.1"}, "val_ratio"),
-        ({"max_tokens": 0}, "max_tokens"),
-        ({"max_tokens": True}, "max_tokens"),
         ({"max_length": 0}, "max_length"),
         ({"truncation": "middle"}, "truncation"),
         ({"on_bad_line": "ignore"}, "on_bad_line"),

@@ -24,7 +24,6 @@ from rnnkit.data.io.reading import (
     read_lines,
 )
 from rnnkit.data.sentiment.datamodule import TextClassificationDataModule
-from rnnkit.data.sentiment.truncation import check_truncation
 
 IMDB_URL = "https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz"
 IMDB_SHA256 = "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"
@@ -61,8 +60,6 @@ class IMDBDataModule(TextClassificationDataModule):
     Args:
         path: the folder holding ``aclImdb/`` (or the ``aclImdb`` folder itself).
         val_ratio, split_seed: the carved validation split.
-        max_tokens: the setting of configs written before ``max_length``: the same as
-            ``max_length=max_tokens, truncation="head"`` (giving both is an error).
         on_bad_line: ``"error"`` or ``"skip"``.
         download, url, sha256: fetch and extract ``aclImdb_v1.tar.gz`` (84 MB) into ``path``
             when the reviews are missing, verified against ``sha256``.
@@ -75,22 +72,12 @@ class IMDBDataModule(TextClassificationDataModule):
         path: str,
         val_ratio: float = 0.1,
         split_seed: int = 0,
-        max_tokens: int | None = None,
         on_bad_line: str = "error",
         download: bool = False,
         url: str = IMDB_URL,
         sha256: str | None = IMDB_SHA256,
         **kwargs: Any,
     ) -> None:
-        if max_tokens is not None:
-            if kwargs.get("max_length") is not None:
-                raise ValueError(
-                    f"max_tokens: the older name of max_length (with truncation=head); got "
-                    f"both, max_tokens={max_tokens!r} and max_length={kwargs['max_length']!r}: "
-                    f"give max_length only"
-                )
-            check_truncation(max_tokens, "head", "max_tokens")
-            kwargs.update(max_length=max_tokens, truncation="head")
         super().__init__(**kwargs)
         self.path = Path(str(path)).expanduser()
         check_fraction(val_ratio, "val_ratio")
