@@ -33,6 +33,7 @@ def test_multirun_sweep_over_cells(tmp_path):
     assert "cell=rnn" in choices[0] and "cell=gru" in choices[1]
 
 
+@pytest.mark.slow  # the Optuna plugin's sweep; the basic multirun above stays in make test
 def test_optuna_sweep_smoke(tmp_path):
     result = run_train(
         tmp_path,
