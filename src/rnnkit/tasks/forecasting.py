@@ -64,21 +64,19 @@ class WindowForecaster(nn.Module):
         self.window_norm = window_norm
         self.register_buffer("target_indices", torch.tensor(target_indices), persistent=False)
 
-    def offset(self, history: Tensor) -> Tensor | None:
-        """``(N, 1, T)``: what is subtracted from the targets of ``history (N, L, F)``."""
-        targets = history.index_select(2, self.target_indices)
-        if self.window_norm == "last":
-            return targets[:, -1:]
-        if self.window_norm in ("mean", "revin"):
-            return targets.mean(dim=1, keepdim=True)
-        return None
-
-    def scale(self, history: Tensor) -> Tensor | None:
-        """``(N, 1, T)``: what the targets are divided by after the offset (``"revin"``)."""
-        if self.window_norm != "revin":
+    def statistics(self, history: Tensor) -> tuple[Tensor, Tensor | None] | None:
+        """``(offset, scale)`` of the targets of ``history (N, L, F)``, each ``(N, 1, T)``: what
+        is subtracted from them, then what they are divided by (``"revin"`` only, else None);
+        None with ``"none"``."""
+        if self.window_norm == "none":
             return None
         targets = history.index_select(2, self.target_indices)
-        return (targets.var(dim=1, keepdim=True, unbiased=False) + REVIN_EPS).sqrt()
+        if self.window_norm == "last":
+            return targets[:, -1:], None
+        offset = targets.mean(dim=1, keepdim=True)
+        if self.window_norm == "mean":
+            return offset, None
+        return offset, (targets.var(dim=1, keepdim=True, unbiased=False) + REVIN_EPS).sqrt()
 
     def forward(
         self,
@@ -89,12 +87,16 @@ class WindowForecaster(nn.Module):
         generator: torch.Generator | None = None,
     ) -> Tensor:
         """``history (N, L, F)`` -> forecast ``(N, H, T)`` (same scale as the history)."""
-        offset, scale = self.offset(history), self.scale(history)
-        if offset is not None:
-            shift = torch.zeros_like(history[:, :1])
-            shift[:, :, self.target_indices] = offset
-            history = history - shift
-            target = None if target is None else target - offset
+        statistics = self.statistics(history)
+        if statistics is None:
+            return self.forecaster(
+                history, future_covariates, target, teacher_forcing_ratio, generator=generator
+            )
+        offset, scale = statistics
+        shift = torch.zeros_like(history[:, :1])
+        shift[:, :, self.target_indices] = offset
+        history = history - shift
+        target = None if target is None else target - offset
         if scale is not None:
             divisor = torch.ones_like(history[:, :1])
             divisor[:, :, self.target_indices] = scale
@@ -105,7 +107,7 @@ class WindowForecaster(nn.Module):
         )
         if scale is not None:
             forecast = forecast * scale
-        return forecast if offset is None else forecast + offset
+        return forecast + offset
 
 
 class ForecastingTask(RecurrentTask):
