@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from rnnkit.data.io.vocabulary import UNK
 from rnnkit.data.tagging.builtin import BuiltinTaggingDataModule
 from rnnkit.data.tagging.datamodule import PADDING_TAG, TaggingDataModule
 
@@ -40,6 +41,31 @@ def test_fits_vocabulary_and_tags_on_train_only():
     assert data.tags == ["O", "B-LOC", "I-LOC", "B-ORG", "I-ORG", "B-PER", "I-PER"]
     with pytest.raises(ValueError, match="'B-MISC' in the data is not one of the training tags"):
         data.encode({"tokens": ["Dutch"], "tags": ["I-MISC"]})  # MISC never occurs in train
+
+
+DIGIT_SPLITS = {
+    "train": [{"tokens": ["In", "1996", "Paris", "won", "3-1"], "tags": ["O"] * 5}],
+    "val": [{"tokens": ["In", "2001", "."], "tags": ["O"] * 3}],
+    "test": [{"tokens": ["In", "1996"], "tags": ["O", "O"]}],
+}
+
+
+def test_normalize_digits_looks_every_number_up_as_zeros():
+    data = InMemoryTagging(DIGIT_SPLITS, normalize_digits=True, lowercase=True)
+    data.setup()
+    assert "0000" in data.vocab and "0-0" in data.vocab and "1996" not in data.vocab
+    seen, unseen = data.encode({"tokens": ["1996"]}), data.encode({"tokens": ["2001"]})
+    assert list(seen["tokens"]) == list(unseen["tokens"]) != [data.vocab.id(UNK)]
+    assert data.collate([unseen])["words"] == [["2001"]]  # displayed as written
+    plain_data = InMemoryTagging(DIGIT_SPLITS, lowercase=True)
+    plain_data.setup()
+    assert list(plain_data.encode({"tokens": ["2001"]})["tokens"]) == [plain_data.vocab.id(UNK)]
+
+
+@pytest.mark.parametrize("name", ["lowercase", "normalize_digits"])
+def test_word_normalisation_switches_must_be_booleans(name):
+    with pytest.raises(ValueError, match=f"{name}: expected true or false, got 'yes'"):
+        InMemoryTagging(**{name: "yes"})
 
 
 def plain(encoded: dict) -> dict:

@@ -227,7 +227,14 @@ def test_a_changed_file_is_prepared_again(folder, tmp_path, reads):
 
 
 @pytest.mark.parametrize(
-    "change", [{"lowercase": True}, {"min_frequency": 2}, {"column": 2}, {"max_vocab_size": 5}]
+    "change",
+    [
+        {"lowercase": True},
+        {"normalize_digits": True},
+        {"min_frequency": 2},
+        {"column": 2},
+        {"max_vocab_size": 5},
+    ],
 )
 def test_a_changed_setting_is_prepared_again(folder, tmp_path, reads, change):
     module(folder, tmp_path / "cache").setup()

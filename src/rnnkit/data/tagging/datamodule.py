@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,8 @@ from rnnkit.data.io.tokenizers import Tokenizer, TreebankTokenizer, WhitespaceTo
 from rnnkit.data.io.vocabulary import DEFAULT_MAX_SIZE, UNK, Vocabulary
 from rnnkit.data.tagging.majority_baseline import MajorityTagger
 from rnnkit.data.tagging.tag_schemes import OUTSIDE, PREFIXES, convert_tags, normalize_scheme
+
+_DIGIT = re.compile(r"\d")
 
 
 @dataclass
@@ -72,6 +75,9 @@ class TaggingDataModule(RnnkitDataModule):
 
     Args:
         lowercase: lower-case words before looking them up (the displayed words keep their case).
+        normalize_digits: write every digit as ``0`` before looking words up (``"1996"`` and
+            ``"2001"`` share one entry, as in Lample et al. 2016); the characters the character
+            features read keep their digits.
         tag_scheme: scheme the model learns and predicts: ``"IOB1"``, ``"BIO"`` (alias
             ``"IOB2"``), ``"BIOES"`` (alias ``"IOBES"``) or ``"none"`` for plain labels such as
             parts of speech. Entity F1 is reported for the three entity schemes.
@@ -106,6 +112,7 @@ class TaggingDataModule(RnnkitDataModule):
         num_workers: int = 0,
         seed: int = 0,
         lowercase: bool = False,
+        normalize_digits: bool = False,
         tag_scheme: str = "none",
         source_tag_scheme: str | None = None,
         min_frequency: int = 1,
@@ -116,7 +123,11 @@ class TaggingDataModule(RnnkitDataModule):
         prepare_workers: int | None = None,
     ) -> None:
         super().__init__(batch_size, num_workers, seed, cache_dir, rebuild_cache, prepare_workers)
-        self.lowercase = bool(lowercase)
+        for name, value in (("lowercase", lowercase), ("normalize_digits", normalize_digits)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name}: expected true or false, got {value!r}")
+        self.lowercase = lowercase
+        self.normalize_digits = normalize_digits
         self.tag_scheme = normalize_scheme(tag_scheme, "tag_scheme")
         self.source_tag_scheme = normalize_scheme(
             self.tag_scheme if source_tag_scheme is None else source_tag_scheme,
@@ -141,8 +152,18 @@ class TaggingDataModule(RnnkitDataModule):
 
     # ---- words and tags ----------------------------------------------------------------
 
+    @property
+    def normalizes_words(self) -> bool:
+        """Whether :meth:`normalize_word` changes any word."""
+        return self.lowercase or self.normalize_digits
+
     def normalize_word(self, word: str) -> str:
-        return word.lower() if self.lowercase else word
+        """The form ``word`` is looked up by in the vocabulary."""
+        if self.lowercase:
+            word = word.lower()
+        if self.normalize_digits:
+            word = _DIGIT.sub("0", word)
+        return word
 
     def convert(self, tags: list[str], where: str = "the data") -> list[str]:
         """Raw tags (``source_tag_scheme``) in the model's ``tag_scheme``."""
@@ -258,7 +279,7 @@ class TaggingDataModule(RnnkitDataModule):
             if len(raw_tags) != seen:
                 self.convert(tags, example.get("source", "the data"))
         words = chain.from_iterable(example["tokens"] for example in examples)
-        counts.words.update(words if not self.lowercase else map(self.normalize_word, words))
+        counts.words.update(words if not self.normalizes_words else map(self.normalize_word, words))
         return counts
 
     def set_fitted(self, counts: TrainingCounts) -> None:
@@ -319,7 +340,7 @@ class TaggingDataModule(RnnkitDataModule):
         """:meth:`encode`, counting ``tokens`` and ``unknown_tokens`` (words outside the
         vocabulary) into ``counts``."""
         tokens, tags = self._checked(example)
-        words = tokens if not self.lowercase else [self.normalize_word(t) for t in tokens]
+        words = tokens if not self.normalizes_words else [self.normalize_word(t) for t in tokens]
         ids, unknown = self.vocab.encode_counting(words)
         counts["tokens"] += len(ids)
         counts["unknown_tokens"] += unknown
@@ -354,7 +375,7 @@ class TaggingDataModule(RnnkitDataModule):
         if word_lengths.max() > MAX_WORD_LENGTH:
             return super().encode_chunk(examples)
         ids, unknown = self.vocab.encode_counting(
-            words if not self.lowercase else list(map(self.normalize_word, words))
+            words if not self.normalizes_words else list(map(self.normalize_word, words))
         )
         tag_ids = chain.from_iterable(
             self.tag_ids(sentence_tags, example.get("source", "the data"))
