@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from hydra_helpers import compose_run, one_thread
+from rnnkit.cli.checkpoint import load_checkpoint, restore_datamodule, restore_task
 from rnnkit.cli.train import train
 
 SMALL = [
@@ -85,3 +87,28 @@ def test_recurrent_model_beats_the_bag_of_words_model(tmp_path):
         results[name] = json.loads((tmp_path / name / "metrics.json").read_text())["test/acc"]
     assert results["bag_of_words"] < 0.65
     assert results["bilstm"] > 0.95
+
+
+def test_an_ensemble_trains_restores_and_predicts_the_mean_of_its_members(tmp_path):
+    from rnnkit.patterns import Ensemble
+
+    overrides = [*SMALL, "model.ensemble_size=3", "trainer.max_epochs=1"]
+    limits = ["+trainer.limit_train_batches=3", "+trainer.limit_val_batches=1"]
+    with one_thread():
+        train(compose_run([*overrides, *limits, "+trainer.limit_test_batches=1"], tmp_path))
+    checkpoint = load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+    task, datamodule = restore_task(checkpoint), restore_datamodule(checkpoint)
+    assert isinstance(task.model, Ensemble) and len(task.model) == 3
+    encoded = [datamodule.encode({"text": t, "label": None}) for t in ("a fine film", "dull")]
+    batch = datamodule.collate(encoded)
+    with torch.no_grad():
+        members = [m(batch["tokens"], batch["lengths"]).softmax(-1) for m in task.model.members]
+        combined = task(batch["tokens"], batch["lengths"]).exp()
+    torch.testing.assert_close(combined, torch.stack(members).mean(0))
+    assert not torch.allclose(members[0], members[1])
+
+
+@pytest.mark.parametrize("size", [0, -2, 1.5, True])
+def test_ensemble_size_must_be_a_positive_integer(tmp_path, size):
+    with pytest.raises(ValueError, match="model.ensemble_size: expected an integer"):
+        train(compose_run([*SMALL, "debug=fast_dev_run", f"model.ensemble_size={size}"], tmp_path))

@@ -12,7 +12,8 @@
 Plus the task-shaped heads :class:`LanguageModel`, :class:`Forecaster` (one series per example
 with :class:`ChannelIndependent`) and
 :class:`PianoRollModel` (many-to-many with a multi-label output: music), the
-:class:`CRF`, attention modules, and the shared decoding in :mod:`rnnkit.patterns.decoding`.
+:class:`CRF`, attention modules, the :class:`Ensemble` of classifiers, and the shared decoding
+in :mod:`rnnkit.patterns.decoding`.
 Plain PyTorch: no Lightning or Hydra needed.
 """
 
@@ -35,6 +36,7 @@ from rnnkit.patterns.decoding import (
     greedy_decode,
     sample_decode,
 )
+from rnnkit.patterns.ensemble import Ensemble
 from rnnkit.patterns.forecaster import Forecaster
 from rnnkit.patterns.language_model import LanguageModel
 from rnnkit.patterns.many_to_one import ManyToOne
@@ -55,6 +57,7 @@ __all__ = [
     "ChannelIndependent",
     "DecodeResult",
     "DotAttention",
+    "Ensemble",
     "Forecaster",
     "GeneralAttention",
     "LanguageModel",
