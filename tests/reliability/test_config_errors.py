@@ -62,7 +62,8 @@ CONFIG_CASES = [
     (["+cell.input_size=3"], "cell.input_size: not a setting (set by the task"),
     (
         ["+model.foo=1"],
-        "model.foo: unknown key; expected one of: dropout, embedding, embedding_dim, pooling",
+        "model.foo: unknown key; expected one of: dropout, embedding, embedding_dim, "
+        "ensemble_size, pooling",
     ),
     (["+model.poolng=max"], "model.poolng: unknown key; did you mean model.pooling?"),
     (["+model.embeding_dim=8"], "did you mean model.embedding_dim?"),
