@@ -12,12 +12,7 @@ from rnnkit.patterns.forecaster import Forecaster
 FEATURES, TARGETS, HIDDEN, HORIZON = 4, (3, 0), 6, 5  # features 1 and 2 are not targets
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def one_series(make_encoder, strategy="direct", num_covariates=0, **options) -> Forecaster:

@@ -12,13 +12,7 @@ FEATURES, HIDDEN, HORIZON, TARGETS = 3, 4, 5, 2
 DECODER_KIND = {"rnn": "lstm", "lstm": "gru", "gru": "lstm", "custom": "custom"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: more intra-op threads only contend with other processes (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def build_forecaster(

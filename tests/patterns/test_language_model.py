@@ -13,13 +13,7 @@ VOCAB, EMBEDDING_DIM = 10, 6
 KINDS = ("rnn", "lstm", "gru", "custom")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: more intra-op threads only contend with other processes (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def build_language_model(

@@ -14,13 +14,7 @@ CONDITIONS = ("init", "input", "both")
 ATTENTION_KINDS = ("none", "additive", "dot", "general")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: more intra-op threads only contend with other processes (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def build_one_to_many(

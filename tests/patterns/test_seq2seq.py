@@ -65,13 +65,7 @@ def padded_batch(lengths, max_length=None, generator=None):
     return source.masked_fill(torch.arange(max_length) >= lengths.unsqueeze(1), PAD), lengths
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: more intra-op threads only contend with other processes (10x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 def assert_every_parameter_has_gradient(model):
