@@ -108,7 +108,15 @@ def test_an_ensemble_trains_restores_and_predicts_the_mean_of_its_members(tmp_pa
     assert not torch.allclose(members[0], members[1])
 
 
-@pytest.mark.parametrize("size", [0, -2, 1.5, True])
-def test_ensemble_size_must_be_a_positive_integer(tmp_path, size):
-    with pytest.raises(ValueError, match="model.ensemble_size: expected an integer"):
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [
+        (0, "expected a positive integer, got 0"),
+        (-2, "expected a positive integer, got -2"),
+        (1.5, "expected an integer, got 1.5"),  # refused by the config check, before the task
+        (True, "expected an integer, got True"),
+    ],
+)
+def test_ensemble_size_must_be_a_positive_integer(tmp_path, size, message):
+    with pytest.raises(ValueError, match=f"model.ensemble_size: {message}"):
         train(compose_run([*SMALL, "debug=fast_dev_run", f"model.ensemble_size={size}"], tmp_path))

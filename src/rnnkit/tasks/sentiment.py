@@ -15,6 +15,7 @@ from torchmetrics.classification import (
 )
 
 from rnnkit.figures.confusion_matrix import confusion_matrix_figure
+from rnnkit.patterns._sequence import check_positive_int
 from rnnkit.patterns.ensemble import Ensemble
 from rnnkit.patterns.many_to_one import ManyToOne
 from rnnkit.tasks.base import RecurrentTask
@@ -40,8 +41,7 @@ class SentimentTask(RecurrentTask):
 
     def build_model(self, model: dict[str, Any], spec: dict[str, Any]) -> nn.Module:
         size = model.get("ensemble_size", 1)
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"model.ensemble_size: expected an integer >= 1, got {size!r}")
+        check_positive_int("model.ensemble_size", size)
         num_classes = spec["num_classes"]
         self.label_names = list(spec.get("label_names") or range(num_classes))
         metrics = MetricCollection(
