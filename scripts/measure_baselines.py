@@ -5,7 +5,8 @@
 
 For each experiment the datamodule is built from the composed config and set up as
 ``rnnkit-train`` does; the task's baseline (the datamodule's ``ngram_baseline``,
-``majority_baseline``, ``linear_baseline``, ``ngram_model`` or ``word_table``) is fitted on the
+``majority_baseline``, ``linear_baseline``, ``ngram_model``, ``word_table`` or
+``word_hmm_baseline``) is fitted on the
 training split and scored over the whole val and test splits, batch by batch from the same
 loaders, with the metrics the task logs under ``val/<name>`` and ``test/<name>``
 (docs/tracking.md#baselines-beside-the-model). Prints a markdown table with the CPU time of
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
+from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from rnnkit.cli.compose import compose_run
 from rnnkit.cli.train import build_datamodule
@@ -40,6 +42,7 @@ EXPERIMENTS = (
     "etth1_lstm_h96",
     "shakespeare_char_lstm",
     "multi30k_gru_attention",
+    "speech_digits",
 )
 
 
@@ -124,12 +127,22 @@ def translation(datamodule: Any) -> tuple[Any, MetricCollection, Callable]:
     return datamodule.word_table, metrics, update
 
 
+def speech(datamodule: Any) -> tuple[Any, MetricCollection, Callable]:
+    metrics = MetricCollection({"cer": CharErrorRate(), "wer": WordErrorRate()}, prefix="hmm_")
+
+    def update(hmm: Any, batch: dict, metrics: MetricCollection, state: dict) -> None:
+        metrics.update(hmm.transcribe(batch["features"], batch["lengths"]), batch["transcripts"])
+
+    return datamodule.word_hmm_baseline, metrics, update
+
+
 TASKS = {
     "translation": translation,
     "sentiment": sentiment,
     "tagging": tagging,
     "forecasting": forecasting,
     "language_modeling": language_model,
+    "speech": speech,
 }
 
 

@@ -1,6 +1,7 @@
 """The speech_digits experiment end to end on tiny generated recordings: fast_dev_run, training
-with its metrics and TensorBoard pictures, audio and text, rnnkit-predict on a WAV file (by
-checkpoint or by experiment), and one line naming the file for bad audio."""
+with its metrics (and its classical baseline's) and TensorBoard pictures, audio and text,
+rnnkit-predict on a WAV file (by checkpoint or by experiment), and one line naming the file for
+bad audio."""
 
 from __future__ import annotations
 
@@ -74,15 +75,26 @@ def test_training_logs_error_rates_posteriors_audio_and_samples(trained):
     metrics = json.loads((trained / "metrics.json").read_text())
     for name in ("val/loss", "val/cer", "val/wer", "test/loss", "test/cer", "test/wer", "test/ser"):
         assert np.isfinite(metrics[name]), name
+    # The classical baseline beside it, scored on the same batches: the tones are easy for it.
+    assert metrics["test/hmm_wer"] < 0.2 and metrics["test/hmm_cer"] < 0.2
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(
         str(trained), size_guidance={"images": 0, "tensors": 0, "audio": 0, "scalars": 0}
     ).Reload()
     tags = events.Tags()
-    assert {"train/loss", "val/loss", "val/cer", "val/wer", "test/cer", "test/wer"} <= set(
-        tags["scalars"]
-    )
+    assert {
+        "train/loss",
+        "val/loss",
+        "val/cer",
+        "val/wer",
+        "test/cer",
+        "test/wer",
+        "val/hmm_cer",
+        "val/hmm_wer",
+        "test/hmm_cer",
+        "test/hmm_wer",
+    } <= set(tags["scalars"])
     losses = [e.value for e in events.Scalars("train/loss")]
     assert losses[-1] < losses[0]
     assert "val/ctc_posteriors" in tags["images"]

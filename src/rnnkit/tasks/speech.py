@@ -29,7 +29,10 @@ class SpeechTask(RecurrentTask):
 
     Logged: ``train/loss``, ``<split>/loss`` (CTC, per target label), ``<split>/cer`` and
     ``<split>/wer`` (torchmetrics' character and word error rates over the split) and
-    ``<split>/ser`` (sentence error rate: the share of utterances with any error). Each
+    ``<split>/ser`` (sentence error rate: the share of utterances with any error); for val and
+    test also the same error rates of the classical baseline, whole-word HMMs trained on the
+    training split (``<split>/hmm_cer``, ``<split>/hmm_wer``;
+    :mod:`rnnkit.data.speech.word_hmm_baseline`). Each
     validation epoch logs reference against prediction text, the first utterance's log-mel
     spectrogram with its CTC posteriors under it, and (once) its audio.
     """
@@ -63,7 +66,11 @@ class SpeechTask(RecurrentTask):
             )
         except ValueError as error:
             raise ValueError(f"model.{error}") from None
-        self.make_split_metrics(MetricCollection({"cer": CharErrorRate(), "wer": WordErrorRate()}))
+        error_rates = MetricCollection({"cer": CharErrorRate(), "wer": WordErrorRate()})
+        self.make_split_metrics(error_rates)
+        self.baseline_metrics = nn.ModuleDict(
+            {split: error_rates.clone(prefix=f"{split}/hmm_") for split in ("val", "test")}
+        )
         self.sentence_errors = nn.ModuleDict({f"{s}_metrics": MeanMetric() for s in SPLITS})
         self._audio_logged = False
         return ctc
@@ -104,7 +111,18 @@ class SpeechTask(RecurrentTask):
         ).to(self.device)
         self.sentence_errors[f"{split}_metrics"].update(wrong)
         self.log(f"{split}/ser", self.sentence_errors[f"{split}_metrics"], batch_size=size)
+        self._log_baseline(batch, split)
         self.keep_validation_sample(split, batch, output, predictions)
+
+    def _log_baseline(self, batch: dict[str, Any], split: str) -> None:
+        baseline = self.data_baseline("word_hmm_baseline")
+        if baseline is None:
+            return
+        metrics = self.baseline_metrics[split]
+        metrics.update(
+            baseline.transcribe(batch["features"], batch["lengths"]), batch["transcripts"]
+        )
+        self.log_dict(metrics, batch_size=batch["features"].shape[0])
 
     def on_validation_epoch_end(self) -> None:
         sample = self.take_validation_sample()

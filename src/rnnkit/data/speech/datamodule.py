@@ -11,6 +11,11 @@ import torch
 from rnnkit.data.datamodule import RnnkitDataModule, pad_sequences
 from rnnkit.data.speech.audio import AUDIO_SUFFIXES, read_audio, resample
 from rnnkit.data.speech.features import LogMel
+from rnnkit.data.speech.word_hmm_baseline import WordHMMRecogniser
+
+HMM_MAX_UTTERANCES = 2_000
+"""The most training utterances the word-HMM baseline is trained on (evenly spaced through a
+larger split): its segmental k-means runs a Viterbi alignment per utterance and iteration."""
 
 
 def labels_to_text(labels: list[int], characters: str) -> str:
@@ -191,6 +196,19 @@ class SpeechDataModule(RnnkitDataModule):
             encoded["labels"] = self.label_ids(text, example.get("origin") or source)
             encoded["transcript"] = text
         return encoded
+
+    def word_hmm_baseline(self) -> WordHMMRecogniser | None:
+        """Whole-word HMMs trained on the training split's features and transcripts
+        (:mod:`~rnnkit.data.speech.word_hmm_baseline`), on first use, from at most
+        :data:`HMM_MAX_UTTERANCES` utterances; None when the split streams from an export."""
+
+        def fit(train: Any) -> WordHMMRecogniser | None:
+            examples = [train[i] for i in range(len(train))]
+            return WordHMMRecogniser().fit(
+                [e["features"] for e in examples], [e["transcript"] for e in examples]
+            )
+
+        return self.fitted_baseline("word_hmm_baseline", fit, max_examples=HMM_MAX_UTTERANCES)
 
     def collate(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         lengths = torch.tensor([e["features"].shape[0] for e in examples], dtype=torch.long)
