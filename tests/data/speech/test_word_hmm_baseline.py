@@ -14,6 +14,7 @@ from torchmetrics.functional.text import word_error_rate
 
 from hydra_helpers import one_thread
 from rnnkit.data.speech import datamodule as speech_datamodule
+from rnnkit.data.speech import word_hmm_baseline
 from rnnkit.data.speech.fsdd import FsddDigitsDataModule
 from rnnkit.data.speech.word_hmm_baseline import PENALTIES, SILENCE, WordHMMRecogniser, cepstra
 from speech_audio import write_fsdd_folder
@@ -124,3 +125,12 @@ def test_the_datamodule_fits_it_once_on_at_most_its_cap(digits, monkeypatch):
 def test_the_datamodule_has_none_when_not_set_up(tmp_path: Path):
     data = FsddDigitsDataModule(str(write_fsdd_folder(tmp_path, indices=range(10))))
     assert data.word_hmm_baseline() is None
+
+
+def test_long_batches_are_decoded_a_few_utterances_at_a_time_to_the_same_words(
+    digits, trained, monkeypatch
+):
+    features, _ = features_and_texts(digits, "test")
+    together = transcribe(trained, features[:6])
+    monkeypatch.setattr(word_hmm_baseline, "BACKPOINTER_BYTES", 1)  # one utterance at a time
+    assert transcribe(trained, features[:6]) == together

@@ -19,6 +19,11 @@ Rabiner, Wilpon & Soong 1989; Rabiner & Juang 1993, ch. 7-8):
   with optional silence), paying a word insertion penalty. The penalty is chosen from
   ``PENALTIES`` by the word error rate on up to ``tuning_utterances`` training utterances.
 
+It is a small-vocabulary recogniser: it knows the ``max_words`` most frequent training words,
+trains on the utterances made of those words alone, and can say no other word. On a
+large-vocabulary corpus such as LibriSpeech it is a weak floor, and where no training
+utterance is made of those words alone it is not fitted at all (then no metric is logged).
+
 hmmlearn, the well-kept Python HMM library, fits one model to whole sequences; it has no
 models shared across the concatenations a transcript spells. So alignment and decoding are
 written here, in torch, vectorised over utterances and states (loops run over frames only).
@@ -44,7 +49,10 @@ SILENCE = 0
 PENALTIES = (40.0, 0.0, -20.0, -50.0, -100.0, -200.0, -400.0)
 """Word insertion log-penalties tried on training utterances."""
 CHUNK = 64
-"""Utterances aligned or decoded at once (the backpointers are ``(CHUNK, T, states)``)."""
+"""The most utterances aligned or decoded at once."""
+BACKPOINTER_BYTES = 256 * 2**20
+"""The most memory the decoder's backpointers ``(utterances, T, states)`` int32 take at once:
+fewer utterances are decoded together when they are long or the vocabulary is large."""
 
 
 def cepstra(features: Tensor, lengths: Tensor, n_cepstra: int) -> Tensor:
@@ -78,7 +86,7 @@ class WordHMMRecogniser:
         states_per_character: int = 2,
         min_states: int = 5,
         iterations: int = 6,
-        max_words: int = 1000,
+        max_words: int = 200,
         tuning_utterances: int = 200,
         mixtures: int = 4,
     ) -> None:
@@ -275,9 +283,11 @@ class WordHMMRecogniser:
         frames, as batches hold them), ``lengths (N,)``: one string per utterance."""
         features, lengths = features.detach().cpu().double(), lengths.detach().cpu()
         texts: list[str] = []
-        for start in range(0, features.shape[0], CHUNK):
-            chunk_lengths = lengths[start : start + CHUNK]
-            chunk = features[start : start + CHUNK, : int(chunk_lengths.max())]
+        per_utterance = 4 * features.shape[1] * self.means.shape[0]
+        rows = max(1, min(CHUNK, BACKPOINTER_BYTES // per_utterance))
+        for start in range(0, features.shape[0], rows):
+            chunk_lengths = lengths[start : start + rows]
+            chunk = features[start : start + rows, : int(chunk_lengths.max())]
             texts.extend(self._decode(cepstra(chunk, chunk_lengths, self.n_cepstra), chunk_lengths))
         return texts
 
