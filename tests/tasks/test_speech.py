@@ -18,7 +18,7 @@ from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
 from rnnkit.data.speech.audio import AudioFileError
-from rnnkit.data.speech.fsdd import DIGIT_WORDS
+from rnnkit.data.speech.fsdd import DIGIT_WORDS, FsddDigitsDataModule
 from speech_audio import digit_tone, write_fsdd_folder, write_wav
 
 
@@ -56,6 +56,15 @@ def _one_thread():
 def test_experiment_runs_under_fast_dev_run(tmp_path, fsdd, options):
     result = train(compose_run([*small(fsdd), *options, "debug=fast_dev_run"], tmp_path))
     assert result is not None and result >= 0.0
+
+
+def test_fast_dev_run_fits_no_baseline(tmp_path, fsdd, monkeypatch):
+    # fast_dev_run logs nothing, so the minute the HMMs take to fit on real data is not spent.
+    def refuse(self):
+        raise AssertionError("the baseline was fitted under fast_dev_run")
+
+    monkeypatch.setattr(FsddDigitsDataModule, "word_hmm_baseline", refuse)
+    train(compose_run([*small(fsdd), "debug=fast_dev_run"], tmp_path))
 
 
 @pytest.fixture(scope="module")

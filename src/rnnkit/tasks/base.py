@@ -339,7 +339,10 @@ class RecurrentTask(pl.LightningModule):
     def data_baseline(self, method: str) -> Any:
         """``trainer.datamodule.<method>()``: the classical baseline the data fits on its
         training split (docs/tracking.md); None without a Trainer, a datamodule, that method,
-        or a baseline it can fit."""
+        or a baseline it can fit, and under ``fast_dev_run`` (which logs nothing: the fit,
+        up to a minute for speech's HMMs, would be the smoke run's longest step)."""
+        if self._trainer is not None and self.trainer.fast_dev_run:
+            return None
         datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
         fit = getattr(datamodule, method, None)
         return None if fit is None else fit()
