@@ -10,7 +10,12 @@ import torch
 
 import rnnkit
 from rnnkit.patterns.ctc import CTC, CTCOutput
-from rnnkit.patterns.ctc_decoding import collapse, ctc_greedy_decode, ctc_prefix_beam_search
+from rnnkit.patterns.ctc_decoding import (
+    CTCLexicon,
+    collapse,
+    ctc_greedy_decode,
+    ctc_prefix_beam_search,
+)
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 
@@ -182,6 +187,64 @@ def test_beam_search_can_beat_the_best_path():
     assert probabilities[(1,)] == pytest.approx(1 - 0.55**2, rel=1e-6)
     assert ctc_greedy_decode(log_probs)[0].labels == []
     assert ctc_prefix_beam_search(log_probs, beam_size=4)[0].labels == [1]
+
+
+# Labels: 0 blank, 1 and 2 letters, 3 the space; words "1 2", "2", "1 1".
+LEXICON = CTCLexicon([(1, 2), (2,), (1, 1)], separator=3)
+
+
+def spells_words(labelling: tuple[int, ...]) -> bool:
+    """Whole words of LEXICON separated by single spaces (or nothing), by splitting."""
+    if not labelling:
+        return True
+    words, word = [], []
+    for label in labelling:
+        if label == 3:
+            words.append(tuple(word))
+            word = []
+        else:
+            word.append(label)
+    return all(w in LEXICON.words for w in [*words, tuple(word)])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_wide_beam_with_a_lexicon_finds_the_most_probable_labelling_of_its_words(seed):
+    log_probs = random_log_probs(1, 6, 4, seed, peaked=1.5)[0]
+    probabilities = brute_force(log_probs)
+    valid = {labels: p for labels, p in probabilities.items() if spells_words(labels)}
+    best = max(valid, key=valid.get)
+    (hypothesis,) = ctc_prefix_beam_search(log_probs[None], beam_size=5000, lexicon=LEXICON)
+    assert tuple(hypothesis.labels) == best
+    assert math.exp(hypothesis.log_prob) == pytest.approx(valid[best], rel=1e-9)
+
+
+def test_a_lexicon_turns_a_spelling_slip_into_a_word():
+    # "1" (p = 0.54) is no word; "1 2" (0.36) is the most probable labelling that is one.
+    p = torch.tensor([[0.05, 0.9, 0.05, 0.0], [0.6, 0.0, 0.4, 0.0]])
+    log_probs = p.clamp_min(1e-12).log()[None]
+    assert ctc_prefix_beam_search(log_probs, beam_size=16)[0].labels == [1]
+    (hypothesis,) = ctc_prefix_beam_search(log_probs, beam_size=16, lexicon=LEXICON)
+    assert hypothesis.labels == [1, 2]
+    assert math.exp(hypothesis.log_prob) == pytest.approx(0.36, rel=1e-6)
+
+
+def test_a_beam_that_ends_inside_a_word_gives_the_whole_words_before_it():
+    assert LEXICON.whole_words((2, 3, 1)) == (2,)
+    assert LEXICON.whole_words((1,)) == ()
+    assert LEXICON.whole_words((2, 3, 1, 2)) == (2, 3, 1, 2)
+    # Only "2 1..." survives a beam of one; "1" alone is no word, so "2" comes out.
+    p = torch.tensor([[0.0, 0.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0]])
+    log_probs = p.clamp_min(1e-12).log()[None]
+    assert ctc_prefix_beam_search(log_probs, beam_size=1, lexicon=LEXICON)[0].labels == [2]
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [([(), ()], "at least one non-empty word"), ([(1, 3)], "contains the separator label 3")],
+)
+def test_a_bad_lexicon_is_refused(words, message):
+    with pytest.raises(ValueError, match=message):
+        CTCLexicon(words, separator=3)
 
 
 def test_doubled_labels_need_a_blank_between_them():

@@ -13,12 +13,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from hydra_helpers import compose_run, one_thread
 from rnnkit.cli.predict import predict
 from rnnkit.cli.train import train
 from rnnkit.data.speech.audio import AudioFileError
 from rnnkit.data.speech.fsdd import DIGIT_WORDS, FsddDigitsDataModule
+from rnnkit.tasks.speech import SpeechTask
 from speech_audio import digit_tone, write_fsdd_folder, write_wav
 
 
@@ -51,7 +53,12 @@ def _one_thread():
 
 
 @pytest.mark.parametrize(
-    "options", [[], ["model.decoder=beam", "cell=lstm", "model.spec_augment=null"]]
+    "options",
+    [
+        [],
+        ["model.decoder=beam", "cell=lstm", "model.spec_augment=null"],
+        ["model.decoder=beam", "model.lexicon=true"],
+    ],
 )
 def test_experiment_runs_under_fast_dev_run(tmp_path, fsdd, options):
     result = train(compose_run([*small(fsdd), *options, "debug=fast_dev_run"], tmp_path))
@@ -224,6 +231,8 @@ def test_the_command_line_finds_the_experiment_and_exits_1_with_one_line_for_a_c
         (["model.decoder=viterbi"], "model.decoder"),
         (["model.subsampling=0"], "subsampling"),
         (["model.spec_augment={freq_masks: -1}"], "model.spec_augment"),
+        (["model.decoder=greedy", "model.lexicon=true"], "model.lexicon: needs model.decoder=beam"),
+        (["model.decoder=beam", "model.lexicon=maybe"], "model.lexicon: expected true or false"),
     ],
 )
 def test_bad_options_are_refused_with_their_name(tmp_path, fsdd, overrides, message):
@@ -254,3 +263,34 @@ def test_a_manifest_dataset_trains_with_the_readme_command(tmp_path):
         "debug=fast_dev_run",
     ]
     assert train(compose_run(overrides, tmp_path / "run")) is not None
+
+
+OPTIMIZER = {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.01}
+
+
+def test_a_lexicon_beam_spells_only_training_words(fsdd):
+    data = FsddDigitsDataModule(str(fsdd), batch_size=8, transcript="words", max_digits=3)
+    data.setup("fit")
+    assert data.words == sorted(DIGIT_WORDS)
+    assert data.spec["words"] == data.words
+    restored = FsddDigitsDataModule(str(fsdd))
+    restored.load_artifacts(data.artifacts())
+    assert restored.words == data.words
+    task = SpeechTask(
+        cell={"_target_": "rnnkit.GRU", "hidden_size": 8},
+        model={"decoder": "beam", "lexicon": True, "spec_augment": None},
+        data_spec=data.spec,
+        optimizer=OPTIMIZER,
+    )
+    batch = next(iter(data.val_dataloader()))
+    with torch.no_grad():  # an untrained model: its free spelling is noise, the lexicon's is not
+        texts = task.transcribe(task(batch["features"], batch["lengths"]))
+    assert all(word in DIGIT_WORDS for text in texts for word in text.split())
+    old = {key: value for key, value in data.spec.items() if key != "words"}
+    with pytest.raises(ValueError, match="model.lexicon: the data recorded no training words"):
+        SpeechTask(
+            cell={"_target_": "rnnkit.GRU", "hidden_size": 8},
+            model={"decoder": "beam", "lexicon": True},
+            data_spec=old,
+            optimizer=OPTIMIZER,
+        )

@@ -28,7 +28,7 @@ from rnnkit.patterns.bridge import Bridge
 from rnnkit.patterns.channel_independent import ChannelIndependent
 from rnnkit.patterns.crf import CRF, allowed_transitions
 from rnnkit.patterns.ctc import CTC, CTCOutput
-from rnnkit.patterns.ctc_decoding import ctc_greedy_decode, ctc_prefix_beam_search
+from rnnkit.patterns.ctc_decoding import CTCLexicon, ctc_greedy_decode, ctc_prefix_beam_search
 from rnnkit.patterns.decoding import (
     DecodeResult,
     StepDecoder,
@@ -50,6 +50,7 @@ from rnnkit.patterns.teacher_forcing import TeacherForcingSchedule, use_teacher_
 __all__ = [
     "CRF",
     "CTC",
+    "CTCLexicon",
     "CTCOutput",
     "AdditiveAttention",
     "Attention",

@@ -27,6 +27,7 @@ from rnnkit.patterns._sequence import (
 )
 from rnnkit.patterns.ctc_decoding import (
     CTCHypothesis,
+    CTCLexicon,
     ctc_greedy_decode,
     ctc_prefix_beam_search,
 )
@@ -181,14 +182,18 @@ class CTC(nn.Module):
         method: str = "greedy",
         beam_size: int = 8,
         min_label_prob: float = 0.0,
+        lexicon: CTCLexicon | None = None,
     ) -> list[CTCHypothesis]:
         """Labellings of an output: ``method`` greedy (best path) or beam (prefix beam search
-        of ``beam_size``, labels under ``min_label_prob`` at a step not tried)."""
+        of ``beam_size``, labels under ``min_label_prob`` at a step not tried, spelling only
+        the words of ``lexicon`` when given)."""
+        if lexicon is not None and method != "beam":
+            raise ValueError(f"lexicon: needs method 'beam', got {method!r}")
         if method == "greedy":
             return ctc_greedy_decode(output.log_probs, output.lengths, self.blank)
         if method == "beam":
             return ctc_prefix_beam_search(
-                output.log_probs, output.lengths, beam_size, self.blank, min_label_prob
+                output.log_probs, output.lengths, beam_size, self.blank, min_label_prob, lexicon
             )
         raise ValueError(f"method: expected one of {DECODERS}, got {method!r}")
 

@@ -10,7 +10,9 @@ labelling is the sum over every path that collapses to it (Graves et al. 2006).
 - :func:`ctc_prefix_beam_search` keeps the ``beam_size`` most probable labelling prefixes,
   each with its probability split into paths ending in a blank and in a label, so that the
   probability of a labelling sums over all its paths. With a beam wide enough to keep every
-  prefix it is exact: it returns the most probable labelling.
+  prefix it is exact: it returns the most probable labelling. Given a :class:`CTCLexicon`, it
+  only grows prefixes that spell its words, separated by one separator label (a space): the
+  spelling slips a character model makes ("eigt") cannot come out.
 
 Both take ``log_probs (N, T, C)`` (log-softmax outputs) and ``lengths (N,)`` and return one
 list of label indices per sequence, blanks removed.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
 import torch
@@ -33,6 +36,52 @@ class CTCHypothesis(NamedTuple):
 
     labels: list[int]
     log_prob: float
+
+
+class CTCLexicon:
+    """The words a beam search may spell: each a sequence of labels, words separated by one
+    ``separator`` label (a space), none before the first or after the last.
+
+    Args:
+        words: the words, as label sequences (e.g. the training transcripts' words).
+        separator: the label between words.
+    """
+
+    def __init__(self, words: Iterable[Sequence[int]], separator: int) -> None:
+        self.words = {tuple(int(label) for label in word) for word in words}
+        self.words.discard(())
+        if not self.words:
+            raise ValueError("lexicon: expected at least one non-empty word")
+        if any(separator in word for word in self.words):
+            raise ValueError(f"lexicon: a word contains the separator label {separator}")
+        self.separator = int(separator)
+        self.prefixes = {word[:end] for word in self.words for end in range(len(word) + 1)}
+
+    def last_word(self, labels: tuple[int, ...]) -> tuple[int, ...]:
+        """The labels after the last separator (the word being spelled)."""
+        for position in range(len(labels) - 1, -1, -1):
+            if labels[position] == self.separator:
+                return labels[position + 1 :]
+        return labels
+
+    def allows(self, labels: tuple[int, ...], label: int) -> bool:
+        """Whether ``labels`` may grow by ``label``: a separator ends a whole word, any other
+        label continues the spelling of some word."""
+        word = self.last_word(labels)
+        if label == self.separator:
+            return word in self.words
+        return (*word, label) in self.prefixes
+
+    def whole_words(self, labels: tuple[int, ...]) -> tuple[int, ...]:
+        """``labels`` without the word being spelled (and the separator before it)."""
+        if self.complete(labels):
+            return labels
+        cut = len(labels) - len(self.last_word(labels))
+        return labels[: max(cut - 1, 0)]
+
+    def complete(self, labels: tuple[int, ...]) -> bool:
+        """Whether ``labels`` is nothing or whole words separated by single separators."""
+        return not labels or self.last_word(labels) in self.words
 
 
 def collapse(path: list[int], blank: int = 0) -> list[int]:
@@ -102,6 +151,7 @@ def ctc_prefix_beam_search(
     beam_size: int = 8,
     blank: int = 0,
     min_label_prob: float = 0.0,
+    lexicon: CTCLexicon | None = None,
 ) -> list[CTCHypothesis]:
     """The most probable labelling of each sequence among the prefixes a beam keeps.
 
@@ -119,6 +169,9 @@ def ctc_prefix_beam_search(
         blank: index of the blank label.
         min_label_prob: labels below this probability at a step are not tried there (0: try
             every label; e.g. 1e-3 makes long outputs much faster and changes little).
+        lexicon: when given, prefixes grow only into its words (:class:`CTCLexicon`), and the
+            best prefix that ends on a whole word is returned; when none kept does, the best
+            prefix cut back to its whole words (``log_prob`` then the uncut prefix's).
 
     Returns:
         ``N`` hypotheses, ``log_prob`` being the labelling's log-probability summed over the
@@ -134,7 +187,7 @@ def ctc_prefix_beam_search(
     hypotheses = []
     for row in range(scores.shape[0]):
         hypotheses.append(
-            _search(scores[row, : int(lengths[row])].tolist(), beam_size, blank, threshold)
+            _search(scores[row, : int(lengths[row])].tolist(), beam_size, blank, threshold, lexicon)
         )
     return hypotheses
 
@@ -145,7 +198,11 @@ def _entry(grown: dict[tuple[int, ...], list[float]], prefix: tuple[int, ...]) -
 
 
 def _search(
-    steps: list[list[float]], beam_size: int, blank: int, threshold: float
+    steps: list[list[float]],
+    beam_size: int,
+    blank: int,
+    threshold: float,
+    lexicon: CTCLexicon | None = None,
 ) -> CTCHypothesis:
     """Prefix beam search over one sequence's ``steps`` (T lists of C log-probabilities)."""
     beams: dict[tuple[int, ...], tuple[float, float]] = {(): (0.0, NEG_INF)}
@@ -160,13 +217,20 @@ def _search(
             last = prefix[-1] if prefix else None
             for label in candidates:
                 p = step[label]
-                longer = entry((*prefix, label))
-                if label == last:
-                    longer[1] = _logaddexp(longer[1], p_blank + p)
+                if label == last:  # the repeat stays in the prefix without a blank between
                     same[1] = _logaddexp(same[1], p_label + p)
-                else:
-                    longer[1] = _logaddexp(longer[1], total + p)
+                if lexicon is not None and not lexicon.allows(prefix, label):
+                    continue
+                longer = entry((*prefix, label))
+                # a doubled letter grows the prefix only from paths ending in a blank
+                longer[1] = _logaddexp(longer[1], (p_blank if label == last else total) + p)
         ranked = sorted(grown.items(), key=lambda item: -_logaddexp(*item[1]))[:beam_size]
         beams = {prefix: (p[0], p[1]) for prefix, p in ranked}
-    prefix, (p_blank, p_label) = max(beams.items(), key=lambda item: _logaddexp(*item[1]))
+    finished = beams
+    if lexicon is not None:
+        finished = {prefix: p for prefix, p in beams.items() if lexicon.complete(prefix)}
+    if not finished:  # every kept prefix ends inside a word: the best, cut to its whole words
+        prefix, p = max(beams.items(), key=lambda item: _logaddexp(*item[1]))
+        return CTCHypothesis(list(lexicon.whole_words(prefix)), _logaddexp(*p))
+    prefix, (p_blank, p_label) = max(finished.items(), key=lambda item: _logaddexp(*item[1]))
     return CTCHypothesis(list(prefix), _logaddexp(p_blank, p_label))

@@ -11,7 +11,7 @@ from torchmetrics.text import CharErrorRate, WordErrorRate
 
 from rnnkit.data.speech.datamodule import labels_to_text
 from rnnkit.figures.ctc_posteriors import BLANK_LABEL, ctc_posteriors_figure
-from rnnkit.patterns.ctc import CTC, DECODERS, CTCOutput
+from rnnkit.patterns.ctc import CTC, DECODERS, CTCLexicon, CTCOutput
 from rnnkit.tasks.base import RecurrentTask
 from rnnkit.tasks.spec_augment import SpecAugment
 
@@ -25,7 +25,8 @@ class SpeechTask(RecurrentTask):
     recurrent step), ``dropout``, ``spec_augment`` (the arguments of
     :class:`~rnnkit.tasks.spec_augment.SpecAugment`, applied to training batches; null: off),
     ``decoder`` (``greedy`` | ``beam``, used for test and prediction; validation decodes
-    greedily), ``beam_size`` and ``min_label_prob`` for the beam.
+    greedily), ``beam_size`` and ``min_label_prob`` for the beam, and ``lexicon`` (true: the
+    beam spells only words of the training transcripts; needs ``decoder: beam``).
 
     Logged: ``train/loss``, ``<split>/loss`` (CTC, per target label), ``<split>/cer`` and
     ``<split>/wer`` (torchmetrics' character and word error rates over the split) and
@@ -48,6 +49,7 @@ class SpeechTask(RecurrentTask):
         if self.beam_size < 1:
             raise ValueError(f"model.beam_size: expected a positive integer, got {self.beam_size}")
         self.min_label_prob = float(model.get("min_label_prob", 0.001))
+        self.lexicon = self._lexicon(model.get("lexicon", False))
         augment = model.get("spec_augment")
         try:
             self.spec_augment = SpecAugment(**augment) if augment else None
@@ -75,6 +77,28 @@ class SpeechTask(RecurrentTask):
         self._audio_logged = False
         return ctc
 
+    def _lexicon(self, wanted: Any) -> CTCLexicon | None:
+        """The training transcripts' words as label sequences, for beam search to spell."""
+        if not isinstance(wanted, bool):
+            raise ValueError(f"model.lexicon: expected true or false, got {wanted!r}")
+        if not wanted:
+            return None
+        if self.decoder != "beam":
+            raise ValueError(
+                f"model.lexicon: needs model.decoder=beam (a lexicon constrains beam search), "
+                f"got model.decoder={self.decoder}"
+            )
+        words = self.spec.get("words") or []
+        if not words:
+            raise ValueError(
+                "model.lexicon: the data recorded no training words (a checkpoint saved "
+                "before rnnkit kept them); set model.lexicon=false"
+            )
+        characters = self.spec["characters"]
+        label = {c: i + 1 for i, c in enumerate(characters)}
+        separator = label.get(" ", -1)  # no space in the alphabet: one word per utterance
+        return CTCLexicon([[label[c] for c in word] for word in words], separator)
+
     def forward(self, features: Tensor, lengths: Tensor) -> CTCOutput:
         return self.model(features, lengths)
 
@@ -93,6 +117,7 @@ class SpeechTask(RecurrentTask):
         if method == "beam":
             options.setdefault("beam_size", self.beam_size)
             options.setdefault("min_label_prob", self.min_label_prob)
+            options.setdefault("lexicon", self.lexicon)
         hypotheses = self.model.decode(output, method=method, **options)
         return [labels_to_text(h.labels, self.spec["characters"]) for h in hypotheses]
 

@@ -40,7 +40,8 @@ class SpeechDataModule(RnnkitDataModule):
 
     Fitted on the training split: the alphabet (the characters of the training transcripts,
     sorted; or the configured ``alphabet``, and then a training character outside it is an
-    error) and the mean and standard deviation of every mel band. Label 0 is the CTC blank,
+    error), the words of the training transcripts (sorted; the lexicon of ``model.lexicon``)
+    and the mean and standard deviation of every mel band. Label 0 is the CTC blank,
     label ``i + 1`` the alphabet's ``i``-th character; a character outside the alphabet in any
     split is an error naming the example.
 
@@ -82,6 +83,7 @@ class SpeechDataModule(RnnkitDataModule):
         self.alphabet = alphabet
         self.log_mel = LogMel(sample_rate, n_mels, self.window_ms, self.hop_ms, self.f_min)
         self.characters: str = ""
+        self.words: list[str] = []
         self.feature_mean: list[float] = []
         self.feature_std: list[float] = []
 
@@ -142,6 +144,7 @@ class SpeechDataModule(RnnkitDataModule):
         if not train_examples:
             raise ValueError("train split: expected at least one example, got none")
         texts = [self.transcript(e) for e in train_examples]
+        self.words = sorted({word for text in texts for word in text.split(" ")})
         if self.alphabet is None:
             self.characters = "".join(sorted(set("".join(texts))))
         else:
@@ -164,12 +167,14 @@ class SpeechDataModule(RnnkitDataModule):
     def artifacts(self) -> dict[str, Any]:
         return {
             "characters": self.characters,
+            "words": self.words,
             "feature_mean": self.feature_mean,
             "feature_std": self.feature_std,
         }
 
     def load_artifacts(self, artifacts: dict[str, Any]) -> None:
         self.characters = str(artifacts["characters"])
+        self.words = list(artifacts.get("words", []))  # none in checkpoints before 2026-12-05
         self.feature_mean = list(artifacts["feature_mean"])
         self.feature_std = list(artifacts["feature_std"])
         if len(self.feature_mean) != self.n_mels:
@@ -236,6 +241,7 @@ class SpeechDataModule(RnnkitDataModule):
             "num_labels": len(self.characters) + 1,
             "blank_index": 0,
             "characters": self.characters,
+            "words": self.words,
             "frames_per_second": 1000.0 / self.hop_ms,
         }
 
