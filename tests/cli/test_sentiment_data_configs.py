@@ -38,6 +38,7 @@ def shared_data_root() -> Path:
     return shared_dataset("sst2", "train.tsv").parent
 
 
+@pytest.mark.slow  # real data, as test_experiments.py[sst2_bilstm]
 def test_sst2_bilstm_runs_on_the_shared_data_under_fast_dev_run(make_config):
     root = shared_data_root()
     cfg = make_config(["experiment=sst2_bilstm", "debug=fast_dev_run", f"paths.data_root={root}"])
