@@ -19,16 +19,17 @@ import torch
 from torchmetrics.functional.text import char_error_rate, word_error_rate
 
 from rnnkit.cli.checkpoint import load_checkpoint, restore_datamodule, restore_task
-from rnnkit.patterns.ctc_decoding import CTCLexicon
+from rnnkit.tasks.speech import word_lexicon
 
 
 def compare(path: str, beam_size: int) -> None:
     checkpoint = load_checkpoint(path)
     task = restore_task(checkpoint, path).eval()
     data = restore_datamodule(checkpoint, source=path)
-    words = sorted({w for e in data.load_split("train") for w in data.transcript(e).split(" ")})
-    label = {c: i + 1 for i, c in enumerate(data.characters)}
-    lexicon = CTCLexicon([[label[c] for c in w] for w in words], label.get(" ", -1))
+    words = data.words or sorted(  # a checkpoint from before the datamodule kept them
+        {w for e in data.load_split("train") for w in data.transcript(e).split(" ")}
+    )
+    lexicon = word_lexicon(words, data.characters)
     batch = data.collate([data.encode(e) for e in data.load_split("test")])
     references = batch["transcripts"]
     with torch.no_grad():

@@ -18,6 +18,14 @@ from rnnkit.tasks.spec_augment import SpecAugment
 SPLITS = ("train", "val", "test")
 
 
+def word_lexicon(words: list[str], characters: str) -> CTCLexicon:
+    """``words`` as the label sequences the CTC head spells (label ``i + 1`` is
+    ``characters[i]``, 0 the blank), separated by the space's label."""
+    label = {c: i + 1 for i, c in enumerate(characters)}
+    separator = label.get(" ", -1)  # no space in the alphabet: one word per utterance
+    return CTCLexicon([[label[c] for c in word] for word in words], separator)
+
+
 class SpeechTask(RecurrentTask):
     """:class:`~rnnkit.patterns.ctc.CTC` over the datamodule's log-mel features.
 
@@ -94,10 +102,7 @@ class SpeechTask(RecurrentTask):
                 "model.lexicon: the data recorded no training words (a checkpoint saved "
                 "before rnnkit kept them); set model.lexicon=false"
             )
-        characters = self.spec["characters"]
-        label = {c: i + 1 for i, c in enumerate(characters)}
-        separator = label.get(" ", -1)  # no space in the alphabet: one word per utterance
-        return CTCLexicon([[label[c] for c in word] for word in words], separator)
+        return word_lexicon(words, self.spec["characters"])
 
     def forward(self, features: Tensor, lengths: Tensor) -> CTCOutput:
         return self.model(features, lengths)

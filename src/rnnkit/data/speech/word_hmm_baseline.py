@@ -270,6 +270,8 @@ class WordHMMRecogniser:
         self.penalty = PENALTIES[int(np.argmin(errors))]
 
     def _words_of(self, sequence: Tensor) -> str:
+        """The words of a state sequence that visits each state once per stay (a word starts
+        where its first state is)."""
         starts = torch.isin(sequence, self.first)
         return " ".join(
             self.words[int(i)] for i in torch.searchsorted(self.first, sequence[starts])
@@ -342,9 +344,5 @@ class WordHMMRecogniser:
             p = path[row, : int(lengths[row])]
             entered = torch.ones_like(p, dtype=torch.bool)
             entered[1:] = p[1:] != p[:-1]
-            # a word starts where its first state is entered (not where it stays in it)
-            starts = p[entered & torch.isin(p, self.first)]
-            texts.append(
-                " ".join(self.words[int(i)] for i in torch.searchsorted(self.first, starts))
-            )
+            texts.append(self._words_of(p[entered]))  # each state once per visit
         return texts
